@@ -1,0 +1,168 @@
+"""Who can reach whom: the sparse candidate graph of one role.
+
+Pairs within a partner's travel radius come from a BallTree on haversine distance (never a dense
+school x partner matrix, so 5,000 x 5,000 stays at the ~600k pairs that matter). Rules then remove pairs:
+unavailable advisers, conflicts, needs a partner lacks, forbidden pairs. Locked pairs always stay, even out of
+reach, because a coordinator decided them; pairs imported with a ``cost`` replace the geometric candidates of
+their school. Every array is indexed by candidate position, sorted by (school, partner).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.neighbors import BallTree
+
+from matcher.geo import EARTH_RADIUS_KM, haversine_km, radians
+from matcher.partners import PartnerTable, partner_table
+from models.domain import Pair, Problem, Role
+
+RULES = ("unavailable", "conflict", "skills", "forbidden")
+
+
+@dataclass(frozen=True)
+class CandidateGraph:
+    """The candidate pairs of one role and what was removed from each school's reach, by rule."""
+
+    role: Role
+    partners: PartnerTable
+    n_schools: int
+    slots: int
+    school: np.ndarray
+    partner: np.ndarray
+    distance_km: np.ndarray
+    load: np.ndarray
+    locked: np.ndarray
+    given_cost: np.ndarray
+    in_reach: np.ndarray
+    removed: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.school)
+
+
+def build_graph(problem: Problem, role: Role) -> CandidateGraph:
+    """The candidate graph of ``role`` for ``problem`` (which ``models.load_problem`` has validated)."""
+    partners = partner_table(problem, role)
+    n_schools, n_partners = len(problem.schools), partners.size
+    slat = np.array([s.lat for s in problem.schools], dtype=np.float64)
+    slon = np.array([s.lon for s in problem.schools], dtype=np.float64)
+    school_at = {s.id: i for i, s in enumerate(problem.schools)}
+    partner_at = {pid: j for j, pid in enumerate(partners.ids)}
+    pairs = [p for p in problem.pairs if p.partner in partner_at and p.school in school_at]
+
+    school, partner, dist = _within_reach(slat, slon, partners)
+    given = [p for p in pairs if p.cost is not None and not p.forbidden]
+    if given:
+        keep = ~np.isin(school, [school_at[p.school] for p in given])
+        school, partner, dist = school[keep], partner[keep], dist[keep]
+    extra = given + [p for p in pairs if p.locked]
+    es = np.array([school_at[p.school] for p in extra], dtype=np.int64)
+    ep = np.array([partner_at[p.partner] for p in extra], dtype=np.int64)
+    school = np.concatenate([school, es])
+    partner = np.concatenate([partner, ep])
+    dist = np.concatenate([dist, _nearest_site_km(slat[es], slon[es], ep, partners)])
+
+    keys, first = np.unique(school * n_partners + partner, return_index=True)
+    school, partner, dist = school[first], partner[first], dist[first]
+
+    def flag(selected: list[Pair]) -> np.ndarray:
+        return _rows(keys, [school_at[p.school] * n_partners + partner_at[p.partner] for p in selected])
+
+    locked = np.zeros(len(keys), dtype=bool)
+    locked[flag([p for p in pairs if p.locked])] = True
+    given_cost = np.full(len(keys), np.nan)
+    given_cost[flag(given)] = [p.cost for p in given]
+    load = _loads(problem, role, school, keys, flag, pairs)
+
+    in_reach = np.bincount(school, minlength=n_schools)
+    masks = _rule_masks(problem, partners, school, partner, keys, school_at, flag, pairs)
+    removed = {name: np.bincount(school[mask & ~locked], minlength=n_schools) for name, mask in masks.items()}
+    keep = ~np.logical_or.reduce(list(masks.values())) | locked
+    slots = problem.policy.advisers_per_school if role == "adviser" else problem.policy.cornerstones_per_school
+    return CandidateGraph(
+        role=role, partners=partners, n_schools=n_schools, slots=slots,
+        school=school[keep], partner=partner[keep], distance_km=dist[keep], load=load[keep],
+        locked=locked[keep], given_cost=given_cost[keep], in_reach=in_reach, removed=removed,
+    )
+
+
+def _within_reach(slat: np.ndarray, slon: np.ndarray, partners: PartnerTable) -> tuple[np.ndarray, ...]:
+    """(school, partner, km) for every site within its partner's radius; one row per nearest site."""
+    empty = np.zeros(0, dtype=np.int64)
+    if len(slat) == 0 or len(partners.site_lat) == 0:
+        return empty, empty, np.zeros(0)
+    tree = BallTree(radians(slat, slon), metric="haversine")
+    radius = partners.radius_km[partners.site_owner] / EARTH_RADIUS_KM
+    found, dist = tree.query_radius(radians(partners.site_lat, partners.site_lon), r=radius, return_distance=True)
+    counts = np.fromiter((len(f) for f in found), dtype=np.int64, count=len(found))
+    school = np.concatenate(found).astype(np.int64)
+    partner = np.repeat(partners.site_owner, counts)
+    km = np.concatenate(dist) * EARTH_RADIUS_KM
+    if len(partners.site_owner) == partners.size:
+        return school, partner, km
+    order = np.lexsort((km, partner, school))  # nearest site first within each (school, partner)
+    school, partner, km = school[order], partner[order], km[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (school[1:] != school[:-1]) | (partner[1:] != partner[:-1])
+    return school[first], partner[first], km[first]
+
+
+def _nearest_site_km(lat: np.ndarray, lon: np.ndarray, partner: np.ndarray, partners: PartnerTable) -> np.ndarray:
+    """Distance from each school to the nearest site of its partner, for the few pairs added by rules."""
+    km = np.full(len(partner), np.inf)
+    for site in range(len(partners.site_owner)):
+        rows = partner == partners.site_owner[site]
+        if rows.any():
+            here = haversine_km(lat[rows], lon[rows], partners.site_lat[site], partners.site_lon[site])
+            km[rows] = np.minimum(km[rows], here)
+    return km
+
+
+def _rows(keys: np.ndarray, wanted: list[int]) -> np.ndarray:
+    """Positions in the sorted ``keys`` of the wanted keys that are present."""
+    wanted_arr = np.asarray(wanted, dtype=np.int64)
+    pos = np.searchsorted(keys, wanted_arr)
+    pos = np.minimum(pos, max(len(keys) - 1, 0))
+    hit = (keys[pos] == wanted_arr) if len(keys) else np.zeros(len(wanted_arr), dtype=bool)
+    return pos[hit]
+
+
+def _loads(problem: Problem, role: Role, school: np.ndarray, keys: np.ndarray, flag, pairs: list[Pair]) -> np.ndarray:
+    """How much of the partner's capacity each pair uses: one school for an adviser; places for an employer."""
+    if role == "adviser":
+        return np.ones(len(keys))
+    load = np.array([s.load for s in problem.schools], dtype=np.float64)[school]
+    with_load = [p for p in pairs if p.load is not None]
+    load[flag(with_load)] = [p.load for p in with_load]
+    return load
+
+
+def _rule_masks(problem: Problem, partners: PartnerTable, school: np.ndarray, partner: np.ndarray,
+                keys: np.ndarray, school_at: dict[str, int], flag, pairs: list[Pair]) -> dict[str, np.ndarray]:
+    """One boolean mask per rule, True where the rule removes the candidate."""
+    n_partners = partners.size
+    conflict_keys = [school_at[c] * n_partners + j for j, cs in enumerate(partners.conflicts) for c in cs if c in school_at]
+    masks = {name: np.zeros(len(keys), dtype=bool) for name in RULES}
+    masks["unavailable"] = partners.unavailable[partner]
+    masks["conflict"][_rows(keys, conflict_keys)] = True
+    masks["forbidden"][flag([p for p in pairs if p.forbidden])] = True
+    if problem.policy.needs_require_skills and partners.role == "adviser":
+        masks["skills"] = _lacks_skills(problem, partners, school, partner)
+    return masks
+
+
+def _lacks_skills(problem: Problem, partners: PartnerTable, school: np.ndarray, partner: np.ndarray) -> np.ndarray:
+    """True where the school has a need (a SEND school needs "send") that the adviser has no skill for."""
+    needs = [set(s.needs) | ({"send"} if s.kind == "send" else set()) for s in problem.schools]
+    vocabulary = {need: bit for bit, need in enumerate(sorted(set().union(*needs)))}
+    if not vocabulary:
+        return np.zeros(len(school), dtype=bool)
+    if len(vocabulary) > 62:
+        raise ValueError("At most 62 distinct needs are supported in one round.")
+    need_bits = np.array([sum(1 << vocabulary[n] for n in ns) for ns in needs], dtype=np.int64)
+    skill_bits = np.array([sum(1 << vocabulary[k] for k in ks if k in vocabulary) for ks in partners.skills],
+                          dtype=np.int64)
+    return (need_bits[school] & ~skill_bits[partner]) != 0

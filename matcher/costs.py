@@ -1,0 +1,108 @@
+"""Named cost components of every candidate, vectorised over the candidate arrays.
+
+Each component is normalised to [0, 1] (distance can pass 1 only on a locked pair out of reach) and multiplied by
+its policy weight, so the total is a weighted sum a coordinator can read back component by component:
+
+- ``distance``: km over the partner's travel radius;
+- ``sector``: 1 minus the best fit between the partner's sectors and what the school wants (its own sectors count 1,
+  the hub's priority sectors count their weight);
+- ``need``: 1 minus the school's need, so needier schools are cheaper to serve and come first;
+- ``continuity``: 1 when the school has a current partner in this role and this is not it.
+
+A pair imported with a ``cost`` carries that cost alone, as the ``given`` component. Solvers see integer
+``units`` (thousandths), so that flow, CP-SAT and MIP optimise exactly the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from matcher.candidates import CandidateGraph
+from models.domain import Problem
+
+SCALE = 1000
+COMPONENTS = ("distance", "sector", "need", "continuity", "given")
+_CHUNK = 65536
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Weighted components (one column per name in COMPONENTS), their total and its integer units."""
+
+    components: np.ndarray
+    total: np.ndarray
+    units: np.ndarray
+    need: np.ndarray
+
+    def of(self, row: int) -> dict[str, float]:
+        """The non-zero components of one candidate, by name."""
+        return {name: float(v) for name, v in zip(COMPONENTS, self.components[row], strict=True) if v != 0.0}
+
+
+def score(problem: Problem, graph: CandidateGraph) -> Costs:
+    """Cost every candidate of ``graph`` under the problem's policy weights."""
+    w = problem.policy.weights
+    need = school_need(problem, graph.role)
+    given = ~np.isnan(graph.given_cost)
+    comps = np.zeros((graph.size, len(COMPONENTS)))
+    comps[:, 0] = w.distance * graph.distance_km / graph.partners.radius_km[graph.partner]
+    comps[:, 1] = w.sector * (1.0 - sector_fit(problem, graph))
+    comps[:, 2] = w.need * (1.0 - need[graph.school])
+    comps[:, 3] = w.continuity * _discontinuity(problem, graph)
+    comps[given, :4] = 0.0
+    comps[given, 4] = graph.given_cost[given]
+    total = comps.sum(axis=1)
+    return Costs(components=comps, total=total, units=np.rint(total * SCALE).astype(np.int64), need=need)
+
+
+def school_need(problem: Problem, role: str) -> np.ndarray:
+    """Each school's need in [0, 1] for this role (0.5 where the school reported nothing).
+
+    Cornerstone Employers run encounters and workplace experiences, so their need is the gap on Gatsby
+    benchmarks 5 and 6 plus disadvantage (free school meals, 40% or more counting as full need); an adviser
+    helps the whole careers programme, so theirs is the mean gap over all eight benchmarks plus disadvantage.
+    """
+    out = np.empty(len(problem.schools))
+    for i, s in enumerate(problem.schools):
+        marks = [s.gatsby[b] for b in (("5", "6") if role == "cornerstone" else s.gatsby) if b in s.gatsby]
+        terms = [1.0 - float(np.mean(marks)) / 100.0] if marks else []
+        if s.pct_fsm is not None:
+            terms.append(min(s.pct_fsm / 40.0, 1.0))
+        out[i] = float(np.mean(terms)) if terms else 0.5
+    return out
+
+
+def sector_fit(problem: Problem, graph: CandidateGraph) -> np.ndarray:
+    """Best fit in [0, 1] between each candidate's partner sectors and its school's wanted sectors."""
+    vocab = sorted({x for s in problem.schools for x in s.sectors}
+                   | set(problem.hub.priority_sectors) | {x for ps in graph.partners.sectors for x in ps})
+    col = {name: k for k, name in enumerate(vocab)}
+    wanted = np.zeros((len(problem.schools), len(vocab)))
+    for name, weight in problem.hub.priority_sectors.items():
+        wanted[:, col[name]] = weight
+    for i, s in enumerate(problem.schools):
+        wanted[i, [col[x] for x in s.sectors]] = 1.0
+    offers = np.zeros((graph.partners.size, len(vocab)))
+    for j, sectors in enumerate(graph.partners.sectors):
+        offers[j, [col[x] for x in sectors]] = 1.0
+    fit = np.zeros(graph.size)
+    for start in range(0, graph.size, _CHUNK):
+        rows = slice(start, start + _CHUNK)
+        fit[rows] = (wanted[graph.school[rows]] * offers[graph.partner[rows]]).max(axis=1, initial=0.0)
+    return fit
+
+
+def _discontinuity(problem: Problem, graph: CandidateGraph) -> np.ndarray:
+    """1.0 where the school has a current partner in this role and the candidate is someone else."""
+    at = {pid: j for j, pid in enumerate(graph.partners.ids)}
+    n = graph.partners.size
+    if graph.role == "adviser":
+        current = [[s.current_adviser] if s.current_adviser else [] for s in problem.schools]
+    else:
+        current = [list(s.current_cornerstones) for s in problem.schools]
+    has_current = np.array([bool(c) for c in current], dtype=bool)
+    keys = np.array([i * n + at[c] for i, cs in enumerate(current) for c in cs if c in at], dtype=np.int64)
+    kept = np.isin(graph.school * n + graph.partner, keys)
+    return (has_current[graph.school] & ~kept).astype(np.float64)

@@ -1,0 +1,125 @@
+"""Why: the components of each pairing, the reason a school slot stayed open, and the next best partners.
+
+Reasons for an open slot, checked in this order (for an optimal matching they are exhaustive, because a free
+partner within reach would otherwise have been used):
+- ``out_of_reach``: no partner of the role within travel distance (the nearest one's distance is given);
+- ``blocked_by_rule``: partners within reach, but every one removed by a rule (conflict, forbidden, skills...);
+- ``company_cap``: a partner with room is within reach, but its company has reached max_schools_per_company;
+- ``partners_full``: every partner within reach is at capacity with schools that rank higher or cost less.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.neighbors import BallTree
+
+from matcher.geo import EARTH_RADIUS_KM, radians
+from matcher.solvers.base import RoleInput, filled_per_school
+from models.domain import Assignment, Problem, Unmatched
+
+ROLE_WORD = {"adviser": ("adviser", "advisers"), "cornerstone": ("Cornerstone Employer", "Cornerstone Employers")}
+
+
+def assignments(problem: Problem, inp: RoleInput, chosen: np.ndarray, n_alternatives: int = 3) -> list[Assignment]:
+    """One Assignment per chosen candidate, with its cost components and the next best alternatives."""
+    g, costs = inp.graph, inp.costs
+    alts = alternatives(inp, chosen, n_alternatives) if n_alternatives else {}
+    return [
+        Assignment(
+            school=problem.schools[g.school[c]].id,
+            partner=g.partners.ids[g.partner[c]],
+            role=g.role,
+            cost=float(costs.units[c]) / 1000.0,
+            components=costs.of(c),
+            distance_km=float(g.distance_km[c]),
+            locked=bool(g.locked[c]),
+            alternatives=tuple(alts.get(int(c), ())),
+        )
+        for c in np.flatnonzero(chosen)
+    ]
+
+
+def alternatives(inp: RoleInput, chosen: np.ndarray, k: int) -> dict[int, list[dict]]:
+    """For each chosen candidate, the k cheapest other candidates of its school and their cost difference."""
+    g, units = inp.graph, inp.costs.units
+    order = np.lexsort((units, g.school))
+    starts = np.searchsorted(g.school[order], np.arange(g.n_schools + 1))
+    out: dict[int, list[dict]] = {}
+    for c in np.flatnonzero(chosen):
+        s = g.school[c]
+        mine = order[starts[s]:starts[s + 1]]
+        others = mine[~chosen[mine]][:k]
+        out[int(c)] = [
+            {"partner": g.partners.ids[g.partner[o]], "cost_delta": float(units[o] - units[c]) / 1000.0,
+             "distance_km": round(float(g.distance_km[o]), 2)}
+            for o in others
+        ]
+    return out
+
+
+def unmatched(problem: Problem, inp: RoleInput, chosen: np.ndarray, proven: bool) -> list[Unmatched]:
+    """One Unmatched per school slot left open, with the reason and a sentence a Hub Lead can act on."""
+    g, v = inp.graph, inp.values
+    open_left = v.open_slots - filled_per_school(inp, chosen)
+    schools = np.flatnonzero(open_left > 0)
+    if not len(schools):
+        return []
+    nearest = _nearest_partner_km(problem, inp, schools)
+    room = _room_left(inp, chosen)
+    one, many = ROLE_WORD[g.role]
+    out = []
+    for s, km in zip(schools, nearest, strict=True):
+        reason, detail = _reason(inp, int(s), km, room, one, many, proven)
+        out += [Unmatched(school=problem.schools[s].id, role=g.role, reason=reason, detail=detail)] * int(open_left[s])
+    return out
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _reason(inp: RoleInput, s: int, km: float, room: tuple, one: str, many: str, proven: bool) -> tuple[str, str]:
+    g = inp.graph
+    reach = int(g.in_reach[s])
+    if reach == 0:
+        where = f"the nearest is {km:.1f} km away" if np.isfinite(km) else f"the hub has no {many}"
+        return "out_of_reach", f"No {one} within travel distance; {where}."
+    mine = np.flatnonzero(g.school == s)
+    if not len(mine):
+        rules = ", ".join(f"{int(n[s])} {name}" for name, n in g.removed.items() if n[s])
+        return "blocked_by_rule", f"{_count(reach, one, many)} within reach, all removed by rules ({rules})."
+    partner_room, company_full, chosen = room
+    others = mine[~chosen[mine]]
+    with_room = others[partner_room[g.partner[others]] + 1e-9 >= g.load[others]]
+    if not len(with_room):
+        return "partners_full", f"All {_count(len(mine), one, many)} within reach are at capacity with higher-priority schools."
+    if company_full is not None and company_full[g.partners.company[g.partner[with_room]]].all():
+        return "company_cap", (f"{_count(len(with_room), one, many)} within reach with room, but their companies have reached "
+                               "max_schools_per_company.")
+    if inp.distinct_sectors and g.slots > 1:
+        return "sector_taken", f"{_count(len(with_room), one, many)} within reach with room, but only in sectors already taken."
+    if proven:
+        return "unassigned", f"{_count(len(with_room), one, many)} within reach with room; please report this as a bug."
+    return "not_reached", "The solver stopped at its time limit before placing this school."
+
+
+def _room_left(inp: RoleInput, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Capacity left per partner, which companies are full (None without a cap), and the choice itself."""
+    g = inp.graph
+    used = np.bincount(g.partner[chosen], weights=g.load[chosen], minlength=g.partners.size)
+    company_full = None
+    if g.partners.company_cap is not None and len(g.partners.company_ids):
+        taken = np.bincount(g.partners.company[g.partner[chosen]], minlength=len(g.partners.company_ids))
+        company_full = taken >= g.partners.company_cap
+    return g.partners.capacity - used, company_full, chosen
+
+
+def _nearest_partner_km(problem: Problem, inp: RoleInput, schools: np.ndarray) -> np.ndarray:
+    """Distance from each school to the nearest site of any partner of the role (inf when there is none)."""
+    p = inp.graph.partners
+    if not len(p.site_lat):
+        return np.full(len(schools), np.inf)
+    lat = np.array([problem.schools[s].lat for s in schools])
+    lon = np.array([problem.schools[s].lon for s in schools])
+    dist, _ = BallTree(radians(p.site_lat, p.site_lon), metric="haversine").query(radians(lat, lon), k=1)
+    return dist[:, 0] * EARTH_RADIUS_KM

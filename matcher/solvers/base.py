@@ -1,0 +1,80 @@
+"""What every solver takes and gives back, so they can be swapped by name and checked against each other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from matcher.candidates import CandidateGraph
+from matcher.costs import Costs
+from matcher.objective import SlotValues
+
+
+@dataclass(frozen=True)
+class RoleInput:
+    """One role's matching problem as arrays: the graph, its costs and the coverage values of open slots."""
+
+    graph: CandidateGraph
+    costs: Costs
+    values: SlotValues
+    distinct_sectors: bool = False
+
+    @property
+    def free(self) -> np.ndarray:
+        """Positions of the candidates a solver decides (locked ones are already in)."""
+        return np.flatnonzero(~self.graph.locked)
+
+    def capacity_left(self) -> np.ndarray:
+        """Each partner's capacity after its locked pairs, in the partner's own units."""
+        return np.maximum(self.graph.partners.capacity - self.values.locked_load, 0.0)
+
+    def company_left(self) -> np.ndarray | None:
+        """Schools each company may still take, or None when the policy sets no company cap."""
+        cap = self.graph.partners.company_cap
+        if cap is None or not len(self.graph.partners.company_ids):
+            return None
+        return np.maximum(cap - self.values.locked_company, 0)
+
+    def unit_loads(self) -> bool:
+        """True when every free pair uses one unit of capacity: then the role is a flow problem."""
+        return bool(np.all(self.graph.load[~self.graph.locked] == 1.0))
+
+
+@dataclass(frozen=True)
+class RoleResult:
+    """A solver's answer for one role: the chosen candidates and how good they are proven to be."""
+
+    chosen: np.ndarray
+    status: str
+    coverage: int
+    cost_units: int
+    bound_units: float
+    solver: str
+    seconds: float
+
+
+class SolverUnsuitable(Exception):
+    """Raised by a solver that cannot represent this role's rules exactly (the caller picks another)."""
+
+
+def filled_per_school(inp: RoleInput, chosen: np.ndarray) -> np.ndarray:
+    """How many open slots of each school the chosen free candidates fill."""
+    free_chosen = chosen & ~inp.graph.locked
+    return np.bincount(inp.graph.school[free_chosen], minlength=inp.graph.n_schools)
+
+
+def result(inp: RoleInput, chosen: np.ndarray, status: str, bound_units: float | None, solver: str,
+           seconds: float) -> RoleResult:
+    """Build a RoleResult, recomputing coverage and cost from the choice itself (never trusting a solver's sum)."""
+    chosen = chosen | inp.graph.locked
+    cost = int(inp.costs.units[chosen].sum())
+    return RoleResult(
+        chosen=chosen,
+        status=status,
+        coverage=inp.values.coverage(filled_per_school(inp, chosen)),
+        cost_units=cost,
+        bound_units=float(cost if bound_units is None else bound_units),
+        solver=solver,
+        seconds=seconds,
+    )

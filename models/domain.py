@@ -1,0 +1,166 @@
+"""Domain objects of a matching round: validated once at the edge, then trusted by the core.
+
+They are frozen dataclasses so a problem cannot change under a solver; the marshmallow schemas in
+``models.schemas`` are the only way in from JSON, and they build exactly these objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+SchoolKind = Literal["mainstream", "send", "ap", "college"]
+Role = Literal["adviser", "cornerstone"]
+ROLES: tuple[Role, Role] = ("adviser", "cornerstone")
+BENCHMARKS = tuple(str(b) for b in range(1, 9))
+
+
+@dataclass(frozen=True)
+class Hub:
+    """A Careers Hub; ``priority_sectors`` are the LEP's sectors with a weight in [0, 1]."""
+
+    id: str
+    name: str
+    priority_sectors: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Weights of the named cost components; each component is normalised to [0, 1] before weighting."""
+
+    distance: float = 1.0
+    sector: float = 0.5
+    need: float = 0.5
+    continuity: float = 0.5
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The rules of a round. Defaults are documented in docs/problem-format.md."""
+
+    weights: Weights = field(default_factory=Weights)
+    default_max_travel_km: float = 30.0
+    advisers_per_school: int = 1
+    cornerstones_per_school: int = 1
+    max_schools_per_company: int | None = None
+    needs_require_skills: bool = False
+    distinct_sectors: bool = False
+    time_limit_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class School:
+    """A school or college; ``gatsby`` holds Compass percentages keyed "1".."8"."""
+
+    id: str
+    name: str
+    lat: float
+    lon: float
+    kind: SchoolKind = "mainstream"
+    postcode: str | None = None
+    pupils: int | None = None
+    pct_fsm: float | None = None
+    gatsby: dict[str, float] = field(default_factory=dict)
+    sectors: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+    current_adviser: str | None = None
+    current_cornerstones: tuple[str, ...] = ()
+    load: float = 1.0
+
+
+@dataclass(frozen=True)
+class Adviser:
+    """An Enterprise Adviser: a volunteer whose home coordinates are personal data."""
+
+    id: str
+    company: str
+    lat: float
+    lon: float
+    name: str | None = None
+    sectors: tuple[str, ...] = ()
+    skills: tuple[str, ...] = ()
+    max_travel_km: float | None = None
+    capacity: int = 1
+    conflicts: tuple[str, ...] = ()
+    unavailable: bool = False
+
+
+@dataclass(frozen=True)
+class Site:
+    """One workplace of a Cornerstone Employer; distance to a school is to its nearest site."""
+
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class CornerstoneEmployer:
+    """A Cornerstone Employer; ``capacity`` counts schools, or encounter places when pairs carry loads."""
+
+    id: str
+    name: str
+    sites: tuple[Site, ...]
+    capacity: float
+    sectors: tuple[str, ...] = ()
+    max_travel_km: float | None = None
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A rule or an imported score for one (school, partner) pair."""
+
+    school: str
+    partner: str
+    cost: float | None = None
+    load: float | None = None
+    forbidden: bool = False
+    locked: bool = False
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Everything one matching round needs; ids are unique and every reference resolves."""
+
+    hub: Hub
+    policy: Policy
+    schools: tuple[School, ...]
+    advisers: tuple[Adviser, ...] = ()
+    employers: tuple[CornerstoneEmployer, ...] = ()
+    pairs: tuple[Pair, ...] = ()
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One proposed pairing with the components of its cost, so a coordinator can see why."""
+
+    school: str
+    partner: str
+    role: Role
+    cost: float
+    components: dict[str, float]
+    distance_km: float | None = None
+    locked: bool = False
+    alternatives: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """A school slot left without a partner, and why (see ``matcher.explain`` for the reasons)."""
+
+    school: str
+    role: Role
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Solution:
+    """The outcome of ``matcher.solve``: plain data, ready for a file, an API response or the database."""
+
+    status: str
+    objective: float
+    bound: float
+    gap: float
+    assignments: tuple[Assignment, ...]
+    unmatched: tuple[Unmatched, ...]
+    stats: dict[str, object] = field(default_factory=dict)

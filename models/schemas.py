@@ -1,0 +1,263 @@
+"""Marshmallow schemas of the problem and solution formats (the contract in docs/problem-format.md).
+
+Field checks live here; checks across records (duplicate ids, references, locked pairs against capacity) live in
+``models.validation``. ``load_problem`` runs both, so a Problem that exists is a valid one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from models.domain import (
+    BENCHMARKS,
+    Adviser,
+    CornerstoneEmployer,
+    Hub,
+    Pair,
+    Policy,
+    Problem,
+    School,
+    Site,
+    Weights,
+)
+from models.errors import Fault, ProblemError, faults_from_marshmallow
+from models.geocode import locate
+
+LAT = validate.Range(min=-90, max=90)
+LON = validate.Range(min=-180, max=180)
+NONNEG = validate.Range(min=0)
+POSITIVE = validate.Range(min=0, min_inclusive=False)
+PERCENT = validate.Range(min=0, max=100)
+
+
+def _finite(**kwargs: Any) -> fields.Float:
+    """A float that refuses NaN and infinities, which would silently poison distances and costs."""
+    return fields.Float(allow_nan=False, **kwargs)
+
+
+def _id() -> fields.String:
+    return fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+def _ids(**kwargs: Any) -> fields.List:
+    return fields.List(fields.String(validate=validate.Length(min=1, max=64)), **kwargs)
+
+
+class _Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class HubSchema(_Strict):
+    id = _id()
+    name = fields.String(required=True)
+    priority_sectors = fields.Dict(keys=fields.String(), values=_finite(validate=validate.Range(0, 1)), load_default=dict)
+
+    @post_load
+    def make(self, data: dict, **_: Any) -> Hub:
+        return Hub(**data)
+
+
+class WeightsSchema(_Strict):
+    distance = _finite(validate=NONNEG, load_default=Weights.distance)
+    sector = _finite(validate=NONNEG, load_default=Weights.sector)
+    need = _finite(validate=NONNEG, load_default=Weights.need)
+    continuity = _finite(validate=NONNEG, load_default=Weights.continuity)
+
+    @post_load
+    def make(self, data: dict, **_: Any) -> Weights:
+        return Weights(**data)
+
+
+class PolicySchema(_Strict):
+    weights = fields.Nested(WeightsSchema, load_default=Weights)
+    default_max_travel_km = _finite(validate=POSITIVE, load_default=Policy.default_max_travel_km)
+    advisers_per_school = fields.Integer(validate=validate.Range(0, 5), load_default=Policy.advisers_per_school)
+    cornerstones_per_school = fields.Integer(validate=validate.Range(0, 5), load_default=Policy.cornerstones_per_school)
+    max_schools_per_company = fields.Integer(validate=NONNEG, allow_none=True, load_default=None)
+    needs_require_skills = fields.Boolean(load_default=Policy.needs_require_skills)
+    distinct_sectors = fields.Boolean(load_default=Policy.distinct_sectors)
+    time_limit_s = _finite(validate=POSITIVE, load_default=Policy.time_limit_s)
+
+    @post_load
+    def make(self, data: dict, **_: Any) -> Policy:
+        return Policy(**data)
+
+
+class _Located(_Strict):
+    """Records with a place: coordinates, or a postcode placed at its district centroid."""
+
+    lat = _finite(validate=LAT, allow_none=True, load_default=None)
+    lon = _finite(validate=LON, allow_none=True, load_default=None)
+
+    @validates_schema
+    def place(self, data: dict, **_: Any) -> None:
+        if (data.get("lat") is None) != (data.get("lon") is None):
+            raise ValidationError("Give both lat and lon, or neither.", "lat" if data.get("lat") is None else "lon")
+        if data.get("lat") is None:
+            postcode = data.get("postcode")
+            if not postcode:
+                raise ValidationError("Missing coordinates: give lat and lon, or a postcode.", "lat")
+            if locate(postcode) is None:
+                raise ValidationError(f"Unknown postcode district for {postcode!r}; give lat and lon.", "postcode")
+
+    @staticmethod
+    def placed(data: dict) -> dict:
+        if data.get("lat") is None:
+            data["lat"], data["lon"] = locate(data["postcode"])  # type: ignore[misc]
+        return data
+
+
+class SchoolSchema(_Located):
+    id = _id()
+    name = fields.String(required=True)
+    postcode = fields.String(allow_none=True, load_default=None)
+    kind = fields.String(validate=validate.OneOf(["mainstream", "send", "ap", "college"]), load_default="mainstream")
+    pupils = fields.Integer(validate=NONNEG, allow_none=True, load_default=None)
+    pct_fsm = _finite(validate=PERCENT, allow_none=True, load_default=None)
+    gatsby = fields.Dict(keys=fields.String(validate=validate.OneOf(BENCHMARKS)), values=_finite(validate=PERCENT),
+                         load_default=dict)
+    sectors = _ids(load_default=list)
+    needs = _ids(load_default=list)
+    current_adviser = fields.String(allow_none=True, load_default=None)
+    current_cornerstones = _ids(load_default=list)
+    load = _finite(validate=POSITIVE, load_default=1.0)
+
+    @post_load
+    def make(self, data: dict, **_: Any) -> School:
+        data = self.placed(data)
+        for key in ("sectors", "needs", "current_cornerstones"):
+            data[key] = tuple(data[key])
+        return School(**data)
+
+
+class AdviserSchema(_Located):
+    id = _id()
+    name = fields.String(allow_none=True, load_default=None)
+    company = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    postcode = fields.String(allow_none=True, load_default=None, load_only=True)
+    sectors = _ids(load_default=list)
+    skills = _ids(load_default=list)
+    max_travel_km = _finite(validate=POSITIVE, allow_none=True, load_default=None)
+    capacity = fields.Integer(validate=NONNEG, load_default=1)
+    conflicts = _ids(load_default=list)
+    unavailable = fields.Boolean(load_default=False)
+
+    @post_load
+    def make(self, data: dict, **_: Any) -> Adviser:
+        data = self.placed(data)
+        data.pop("postcode", None)
+        for key in ("sectors", "skills", "conflicts"):
+            data[key] = tuple(data[key])
+        return Adviser(**data)
+
+
+class SiteSchema(_Strict):
+    lat = _finite(required=True, validate=LAT)
+    lon = _finite(required=True, validate=LON)
+
+    @post_load
+    def make(self, data: dict, **_: Any) -> Site:
+        return Site(**data)
+
+
+class EmployerSchema(_Strict):
+    id = _id()
+    name = fields.String(required=True)
+    sectors = _ids(load_default=list)
+    sites = fields.List(fields.Nested(SiteSchema), required=True, validate=validate.Length(min=1))
+    capacity = _finite(required=True, validate=NONNEG)
+    max_travel_km = _finite(validate=POSITIVE, allow_none=True, load_default=None)
+
+    @post_load
+    def make(self, data: dict, **_: Any) -> CornerstoneEmployer:
+        data["sites"], data["sectors"] = tuple(data["sites"]), tuple(data["sectors"])
+        return CornerstoneEmployer(**data)
+
+
+class PairSchema(_Strict):
+    school = _id()
+    partner = _id()
+    cost = _finite(allow_none=True, load_default=None)
+    load = _finite(validate=POSITIVE, allow_none=True, load_default=None)
+    forbidden = fields.Boolean(load_default=False)
+    locked = fields.Boolean(load_default=False)
+
+    @validates_schema
+    def not_both(self, data: dict, **_: Any) -> None:
+        if data.get("locked") and data.get("forbidden"):
+            raise ValidationError("A pair cannot be both locked and forbidden.", "locked")
+
+    @post_load
+    def make(self, data: dict, **_: Any) -> Pair:
+        return Pair(**data)
+
+
+class ProblemSchema(_Strict):
+    hub = fields.Nested(HubSchema, required=True)
+    policy = fields.Nested(PolicySchema, load_default=Policy)
+    schools = fields.List(fields.Nested(SchoolSchema), required=True)
+    advisers = fields.List(fields.Nested(AdviserSchema), load_default=list)
+    employers = fields.List(fields.Nested(EmployerSchema), load_default=list)
+    pairs = fields.List(fields.Nested(PairSchema), load_default=list)
+
+    class Meta:
+        unknown = EXCLUDE  # top-level extras (a "$schema", a "notes") are harmless; records stay strict
+
+    @post_load
+    def make(self, data: dict, **_: Any) -> Problem:
+        return Problem(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def load_problem(raw: Any) -> Problem:
+    """Validate a problem document (already parsed JSON) and build the Problem, or raise ProblemError."""
+    from models.validation import check_problem
+
+    if not isinstance(raw, dict):
+        raise ProblemError([Fault("problem", "", "A problem is a JSON object.")])
+    try:
+        problem = ProblemSchema().load(raw)
+    except ValidationError as err:
+        raise ProblemError(faults_from_marshmallow(err.messages, raw)) from None
+    check_problem(problem)
+    return problem
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value, digits)
+
+
+class AssignmentSchema(Schema):
+    school = fields.String()
+    partner = fields.String()
+    role = fields.String()
+    cost = fields.Function(lambda a: _round(a.cost))
+    components = fields.Function(lambda a: {k: _round(v) for k, v in a.components.items()})
+    distance_km = fields.Function(lambda a: _round(a.distance_km, 2))
+    locked = fields.Boolean()
+    alternatives = fields.List(fields.Dict())
+
+
+class UnmatchedSchema(Schema):
+    school = fields.String()
+    role = fields.String()
+    reason = fields.String()
+    detail = fields.String()
+
+
+class SolutionSchema(Schema):
+    status = fields.String()
+    objective = fields.Function(lambda s: _round(s.objective))
+    bound = fields.Function(lambda s: _round(s.bound))
+    gap = fields.Function(lambda s: _round(s.gap, 6))
+    assignments = fields.List(fields.Nested(AssignmentSchema))
+    unmatched = fields.List(fields.Nested(UnmatchedSchema))
+    stats = fields.Dict()
+
+
+def dump_solution(solution: Any) -> dict:
+    """The solution as a JSON-able dict in the documented format."""
+    return SolutionSchema().dump(solution)
