@@ -74,7 +74,7 @@ def result(inp: RoleInput, chosen: np.ndarray, status: str, bound_units: float |
         status=status,
         coverage=inp.values.coverage(filled_per_school(inp, chosen)),
         cost_units=cost,
-        bound_units=float(cost if bound_units is None else bound_units),
+        bound_units=float(cost if bound_units is None or status == "optimal" else bound_units),
         solver=solver,
         seconds=seconds,
     )

@@ -25,7 +25,7 @@ class Row:
 
 @dataclass(frozen=True)
 class Coverage:
-    """The coverage objective: ``first`` per covered school (y) plus ``extra`` per filled slot, less ``extra`` per y."""
+    """Coverage: ``extra_per_var`` per chosen pair, plus ``first - extra`` per y (a school with any partner)."""
 
     school_vars: list[np.ndarray]
     first: np.ndarray
@@ -51,14 +51,16 @@ def rows(inp: RoleInput) -> Iterator[Row]:
 
 
 def coverage(inp: RoleInput) -> Coverage:
-    """The coverage terms: one y per school whose first slot is open, over that school's free candidates."""
+    """The coverage terms. A school with one open slot needs no y: its pairs carry the first-slot value directly,
+    which keeps the LP relaxation tight; a school with several open slots gets a y over its free candidates."""
     g, free, v = inp.graph, inp.free, inp.values
     by_school = dict(_groups(g.school[free]))
-    firsts = np.flatnonzero(v.first_open)
+    single = v.first_open & (v.open_slots == 1)
+    firsts = np.flatnonzero(v.first_open & ~single)
     return Coverage(
         school_vars=[by_school.get(int(s), np.zeros(0, dtype=np.int64)) for s in firsts],
         first=v.first[firsts],
-        extra_per_var=v.extra[g.school[free]],
+        extra_per_var=np.where(single, v.first, v.extra)[g.school[free]],
         extra_per_school=v.extra[firsts],
     )
 
