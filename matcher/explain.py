@@ -40,10 +40,12 @@ def assignments(problem: Problem, inp: RoleInput, chosen: np.ndarray, n_alternat
 
 
 def alternatives(inp: RoleInput, chosen: np.ndarray, k: int) -> dict[int, list[dict]]:
-    """For each chosen candidate, the k cheapest other candidates of its school and their cost difference."""
+    """For each chosen candidate, the k cheapest other candidates of its school: the cost difference, the distance,
+    and whether that partner is full (a cheaper alternative is always full, or taken by a needier school)."""
     g, units = inp.graph, inp.costs.units
     order = np.lexsort((units, g.school))
     starts = np.searchsorted(g.school[order], np.arange(g.n_schools + 1))
+    room = _room_left(inp, chosen)[0]
     out: dict[int, list[dict]] = {}
     for c in np.flatnonzero(chosen):
         s = g.school[c]
@@ -51,7 +53,7 @@ def alternatives(inp: RoleInput, chosen: np.ndarray, k: int) -> dict[int, list[d
         others = mine[~chosen[mine]][:k]
         out[int(c)] = [
             {"partner": g.partners.ids[g.partner[o]], "cost_delta": float(units[o] - units[c]) / 1000.0,
-             "distance_km": round(float(g.distance_km[o]), 2)}
+             "distance_km": round(float(g.distance_km[o]), 2), "full": bool(room[g.partner[o]] + 1e-9 < g.load[o])}
             for o in others
         ]
     return out

@@ -16,7 +16,7 @@ from models.domain import (
     Weights,
 )
 from models.errors import Fault, ProblemError
-from models.schemas import dump_solution, load_problem
+from models.schemas import dump_solution, load_previous, load_problem
 
 __all__ = [
     "ROLES",
@@ -35,5 +35,6 @@ __all__ = [
     "Unmatched",
     "Weights",
     "dump_solution",
+    "load_previous",
     "load_problem",
 ]

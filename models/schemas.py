@@ -14,6 +14,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_lo
 from models.domain import (
     BENCHMARKS,
     Adviser,
+    Assignment,
     CornerstoneEmployer,
     Hub,
     Pair,
@@ -21,6 +22,7 @@ from models.domain import (
     Problem,
     School,
     Site,
+    Solution,
     Weights,
 )
 from models.errors import Fault, ProblemError, faults_from_marshmallow
@@ -261,3 +263,30 @@ class SolutionSchema(Schema):
 def dump_solution(solution: Any) -> dict:
     """The solution as a JSON-able dict in the documented format."""
     return SolutionSchema().dump(solution)
+
+
+class _PreviousAssignmentSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    school = _id()
+    partner = _id()
+    role = fields.String(required=True, validate=validate.OneOf(["adviser", "cornerstone"]))
+
+
+class _PreviousSolutionSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    assignments = fields.List(fields.Nested(_PreviousAssignmentSchema), required=True)
+
+
+def load_previous(raw: Any) -> Solution:
+    """A previous solution document, read back for an incremental re-solve (only its pairings matter)."""
+    try:
+        data = _PreviousSolutionSchema().load(raw if isinstance(raw, dict) else {})
+    except ValidationError as err:
+        raise ProblemError(faults_from_marshmallow(err.messages, raw)) from None
+    found = tuple(Assignment(school=a["school"], partner=a["partner"], role=a["role"], cost=0.0, components={})
+                  for a in data["assignments"])
+    return Solution(status="previous", objective=0.0, bound=0.0, gap=0.0, assignments=found, unmatched=())

@@ -1,0 +1,5 @@
+import sys
+
+from hubmatch.cli import main
+
+sys.exit(main())

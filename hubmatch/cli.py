@@ -1,0 +1,182 @@
+"""The ``hubmatch`` command: solve a problem file, run the demo round, write fixtures.
+
+Exit codes: 0 solved (even with unmatched schools), 2 bad input (a message naming the record and field on stderr,
+nothing written), 1 anything unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from hubmatch import __version__
+from matcher import solve
+from matcher.solvers import SOLVERS
+from models import Problem, ProblemError, Solution, dump_solution, load_previous, load_problem
+
+
+class InputError(Exception):
+    """A file that cannot be read as JSON: reported like a ProblemError, with exit code 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ProblemError, InputError) as err:
+        _report(err)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hubmatch", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"hubmatch {__version__}")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("solve", help="match a problem file and write the solution file")
+    p.add_argument("problem", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    _solve_options(p)
+    p.add_argument("--previous", type=Path, help="an earlier solution: keep its pairings unless change pays")
+    p.set_defaults(run=_solve)
+
+    d = sub.add_parser("demo", help="run a full round on the bundled Lancashire hub (real schools)")
+    d.add_argument("--hub", choices=("lancashire", "cumbria"), default="lancashire")
+    d.add_argument("-o", "--output", type=Path, default=Path("out/demo-solution.json"))
+    _solve_options(d)
+    d.set_defaults(run=_demo)
+
+    f = sub.add_parser("fixture", help="write a bundled or generated problem as JSON")
+    f.add_argument("name", choices=("lancashire", "cumbria", "national", "gap"))
+    f.add_argument("-o", "--output", type=Path, required=True)
+    f.add_argument("--seed", type=int)
+    f.set_defaults(run=_fixture)
+
+    v = sub.add_parser("validate", help="check a problem file without solving it")
+    v.add_argument("problem", type=Path)
+    v.set_defaults(run=_validate)
+    return parser
+
+
+def _solve_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--time-limit", type=float, help="seconds (overrides policy.time_limit_s)")
+    p.add_argument("--solver", choices=SOLVERS, default="auto")
+    p.add_argument("--alternatives", type=int, default=3, help="next-best partners listed per pairing")
+
+
+def _solve(args: argparse.Namespace) -> int:
+    problem = load_problem(_read_json(args.problem))
+    previous = load_previous(_read_json(args.previous)) if args.previous else None
+    solution = solve(problem, solver=args.solver, time_limit_s=args.time_limit, previous=previous,
+                     alternatives=args.alternatives)
+    _write_json(args.output, dump_solution(solution))
+    print(summary(problem, solution))
+    print(f"solution written to {args.output}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import fixtures
+
+    raw = fixtures.lancashire_problem() if args.hub == "lancashire" else fixtures.cumbria_problem()
+    problem = load_problem(raw)
+    solution = solve(problem, solver=args.solver, time_limit_s=args.time_limit, alternatives=args.alternatives)
+    _write_json(args.output, dump_solution(solution))
+    print(summary(problem, solution))
+    print(explain_some(problem, solution))
+    print(f"solution written to {args.output}")
+    return 0
+
+
+def _fixture(args: argparse.Namespace) -> int:
+    import fixtures
+
+    build = {"lancashire": fixtures.lancashire_problem, "cumbria": fixtures.cumbria_problem,
+             "national": fixtures.national_problem, "gap": fixtures.gap_problem}[args.name]
+    raw = build() if args.seed is None else build(seed=args.seed)
+    _write_json(args.output, raw)
+    print(f"{args.name}: {len(raw['schools'])} schools, {len(raw['advisers'])} advisers, "
+          f"{len(raw['employers'])} employers written to {args.output}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    problem = load_problem(_read_json(args.problem))
+    print(f"valid: {len(problem.schools)} schools, {len(problem.advisers)} advisers, "
+          f"{len(problem.employers)} Cornerstone Employers, {len(problem.pairs)} pair rules")
+    return 0
+
+
+def summary(problem: Problem, solution: Solution) -> str:
+    """A few lines a Hub Lead reads first: matched, unmatched and why, travel, changes, proof."""
+    st: dict[str, Any] = solution.stats
+    lines = [
+        f"{problem.hub.name}: {len(problem.schools)} schools, {len(problem.advisers)} advisers, "
+        f"{len(problem.employers)} Cornerstone Employers",
+        f"status {solution.status}: objective {solution.objective:.3f}, bound {solution.bound:.3f}, "
+        f"gap {solution.gap:.2%}; solved in {st['solve_seconds']:.3f} s (build {st['build_seconds']:.3f} s)",
+    ]
+    for role, label in (("adviser", "Enterprise Advisers"), ("cornerstone", "Cornerstone Employers")):
+        if role in st["matched"]:
+            km = st["mean_travel_km"][role]
+            travel = f", mean travel {km:.1f} km" if km is not None else ""
+            lines.append(f"{label}: {st['matched'][role]}/{len(problem.schools)} schools matched{travel} "
+                         f"[{st['solver'][role]}, {st['role_status'][role]}]")
+    reasons = Counter((u.role, u.reason) for u in solution.unmatched)
+    if reasons:
+        lines.append("unmatched: " + ", ".join(f"{n} {role} {reason}" for (role, reason), n in sorted(reasons.items())))
+    lines.append(f"pairings: {st['kept_pairings']} kept, {st['changed_pairings']} changed, "
+                 f"{st['new_pairings']} new")
+    return "\n".join(lines)
+
+
+def explain_some(problem: Problem, solution: Solution, n: int = 3) -> str:
+    """Why, for a few pairings and a few unmatched schools: what a coordinator sees on review."""
+    names = {s.id: s.name for s in problem.schools}
+    lines = ["", "why, for a few of them:"]
+    for a in solution.assignments[:n]:
+        parts = ", ".join(f"{k} {v:.3f}" for k, v in a.components.items())
+        alt = a.alternatives[0] if a.alternatives else None
+        nxt = f"; next best {alt['partner']} costs {alt['cost_delta']:+.3f}" if alt else ""
+        lines.append(f"  {names[a.school]} <- {a.role} {a.partner}: {a.distance_km:.1f} km, cost {a.cost:.3f} "
+                     f"({parts}){nxt}")
+    for u in solution.unmatched[:n]:
+        lines.append(f"  {names[u.school]}: no {u.role} ({u.reason}): {u.detail}")
+    return "\n".join(lines)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}") from None
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """Write through a temporary file so that a failed run never leaves half a solution behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def _report(err: Exception) -> None:
+    if isinstance(err, ProblemError):
+        print(f"error: invalid problem: {len(err.faults)} fault(s)", file=sys.stderr)
+        for fault in err.faults:
+            print(f"  {fault}", file=sys.stderr)
+    else:
+        print(f"error: {err}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
