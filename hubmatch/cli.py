@@ -71,8 +71,9 @@ def _solve_options(p: argparse.ArgumentParser) -> None:
 def _solve(args: argparse.Namespace) -> int:
     problem = load_problem(_read_json(args.problem))
     previous = load_previous(_read_json(args.previous)) if args.previous else None
-    solution = solve(problem, solver=args.solver, time_limit_s=args.time_limit, previous=previous,
-                     alternatives=args.alternatives)
+    solution = solve(
+        problem, solver=args.solver, time_limit_s=args.time_limit, previous=previous, alternatives=args.alternatives
+    )
     _write_json(args.output, dump_solution(solution))
     print(summary(problem, solution))
     print(f"solution written to {args.output}")
@@ -95,19 +96,27 @@ def _demo(args: argparse.Namespace) -> int:
 def _fixture(args: argparse.Namespace) -> int:
     import fixtures
 
-    build = {"lancashire": fixtures.lancashire_problem, "cumbria": fixtures.cumbria_problem,
-             "national": fixtures.national_problem, "gap": fixtures.gap_problem}[args.name]
+    build = {
+        "lancashire": fixtures.lancashire_problem,
+        "cumbria": fixtures.cumbria_problem,
+        "national": fixtures.national_problem,
+        "gap": fixtures.gap_problem,
+    }[args.name]
     raw = build() if args.seed is None else build(seed=args.seed)
     _write_json(args.output, raw)
-    print(f"{args.name}: {len(raw['schools'])} schools, {len(raw['advisers'])} advisers, "
-          f"{len(raw['employers'])} employers written to {args.output}")
+    print(
+        f"{args.name}: {len(raw['schools'])} schools, {len(raw['advisers'])} advisers, "
+        f"{len(raw['employers'])} employers written to {args.output}"
+    )
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
     problem = load_problem(_read_json(args.problem))
-    print(f"valid: {len(problem.schools)} schools, {len(problem.advisers)} advisers, "
-          f"{len(problem.employers)} Cornerstone Employers, {len(problem.pairs)} pair rules")
+    print(
+        f"valid: {len(problem.schools)} schools, {len(problem.advisers)} advisers, "
+        f"{len(problem.employers)} Cornerstone Employers, {len(problem.pairs)} pair rules"
+    )
     return 0
 
 
@@ -124,13 +133,14 @@ def summary(problem: Problem, solution: Solution) -> str:
         if role in st["matched"]:
             km = st["mean_travel_km"][role]
             travel = f", mean travel {km:.1f} km" if km is not None else ""
-            lines.append(f"{label}: {st['matched'][role]}/{len(problem.schools)} schools matched{travel} "
-                         f"[{st['solver'][role]}, {st['role_status'][role]}]")
+            lines.append(
+                f"{label}: {st['matched'][role]}/{len(problem.schools)} schools matched{travel} "
+                f"[{st['solver'][role]}, {st['role_status'][role]}]"
+            )
     reasons = Counter((u.role, u.reason) for u in solution.unmatched)
     if reasons:
         lines.append("unmatched: " + ", ".join(f"{n} {role} {reason}" for (role, reason), n in sorted(reasons.items())))
-    lines.append(f"pairings: {st['kept_pairings']} kept, {st['changed_pairings']} changed, "
-                 f"{st['new_pairings']} new")
+    lines.append(f"pairings: {st['kept_pairings']} kept, {st['changed_pairings']} changed, {st['new_pairings']} new")
     return "\n".join(lines)
 
 
@@ -142,8 +152,9 @@ def explain_some(problem: Problem, solution: Solution, n: int = 3) -> str:
         parts = ", ".join(f"{k} {v:.3f}" for k, v in a.components.items())
         alt = a.alternatives[0] if a.alternatives else None
         nxt = f"; next best {alt['partner']} costs {alt['cost_delta']:+.3f}" if alt else ""
-        lines.append(f"  {names[a.school]} <- {a.role} {a.partner}: {a.distance_km:.1f} km, cost {a.cost:.3f} "
-                     f"({parts}){nxt}")
+        lines.append(
+            f"  {names[a.school]} <- {a.role} {a.partner}: {a.distance_km:.1f} km, cost {a.cost:.3f} ({parts}){nxt}"
+        )
     for u in solution.unmatched[:n]:
         lines.append(f"  {names[u.school]}: no {u.role} ({u.reason}): {u.detail}")
     return "\n".join(lines)
@@ -165,7 +176,7 @@ def _write_json(path: Path, data: Any) -> None:
     """Write through a temporary file so that a failed run never leaves half a solution behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(data, separators=(",", ":"), allow_nan=False) + "\n", encoding="utf-8")
     tmp.replace(path)
 
 

@@ -1,7 +1,8 @@
 """Who can reach whom: the sparse candidate graph of one role.
 
-Pairs within a partner's travel radius come from a BallTree on haversine distance (never a dense
-school x partner matrix, so 5,000 x 5,000 stays at the ~600k pairs that matter). Rules then remove pairs:
+Pairs within a partner's travel radius come from a spatial index (a KD-tree on the unit sphere, exact for
+great-circle distance; see ``matcher.geo``), never a dense school x partner matrix, so 5,000 x 5,000 stays at the
+~600k pairs that matter. Rules then remove pairs:
 unavailable advisers, conflicts, needs a partner lacks, forbidden pairs. Locked pairs always stay, even out of
 reach, because a coordinator decided them; pairs imported with a ``cost`` replace the geometric candidates of
 their school. Every array is indexed by candidate position, sorted by (school, partner).
@@ -9,12 +10,13 @@ their school. Every array is indexed by candidate position, sorted by (school, p
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.neighbors import BallTree
+from scipy.spatial import cKDTree
 
-from matcher.geo import EARTH_RADIUS_KM, haversine_km, radians
+from matcher.geo import chord, haversine_km, unit_vectors
 from matcher.partners import PartnerTable, partner_table
 from models.domain import Pair, Problem, Role
 
@@ -83,9 +85,18 @@ def build_graph(problem: Problem, role: Role) -> CandidateGraph:
     keep = ~np.logical_or.reduce(list(masks.values())) | locked
     slots = problem.policy.advisers_per_school if role == "adviser" else problem.policy.cornerstones_per_school
     return CandidateGraph(
-        role=role, partners=partners, n_schools=n_schools, slots=slots,
-        school=school[keep], partner=partner[keep], distance_km=dist[keep], load=load[keep],
-        locked=locked[keep], given_cost=given_cost[keep], in_reach=in_reach, removed=removed,
+        role=role,
+        partners=partners,
+        n_schools=n_schools,
+        slots=slots,
+        school=school[keep],
+        partner=partner[keep],
+        distance_km=dist[keep],
+        load=load[keep],
+        locked=locked[keep],
+        given_cost=given_cost[keep],
+        in_reach=in_reach,
+        removed=removed,
     )
 
 
@@ -94,13 +105,14 @@ def _within_reach(slat: np.ndarray, slon: np.ndarray, partners: PartnerTable) ->
     empty = np.zeros(0, dtype=np.int64)
     if len(slat) == 0 or len(partners.site_lat) == 0:
         return empty, empty, np.zeros(0)
-    tree = BallTree(radians(slat, slon), metric="haversine")
-    radius = partners.radius_km[partners.site_owner] / EARTH_RADIUS_KM
-    found, dist = tree.query_radius(radians(partners.site_lat, partners.site_lon), r=radius, return_distance=True)
+    tree = cKDTree(unit_vectors(slat, slon))
+    radius = chord(partners.radius_km[partners.site_owner])
+    found = tree.query_ball_point(unit_vectors(partners.site_lat, partners.site_lon), r=radius)
     counts = np.fromiter((len(f) for f in found), dtype=np.int64, count=len(found))
-    school = np.concatenate(found).astype(np.int64)
+    school = np.fromiter(itertools.chain.from_iterable(found), dtype=np.int64, count=int(counts.sum()))
     partner = np.repeat(partners.site_owner, counts)
-    km = np.concatenate(dist) * EARTH_RADIUS_KM
+    site = np.repeat(np.arange(len(found)), counts)
+    km = haversine_km(slat[school], slon[school], partners.site_lat[site], partners.site_lon[site])
     if len(partners.site_owner) == partners.size:
         return school, partner, km
     order = np.lexsort((km, partner, school))  # nearest site first within each (school, partner)
@@ -140,11 +152,21 @@ def _loads(problem: Problem, role: Role, school: np.ndarray, keys: np.ndarray, f
     return load
 
 
-def _rule_masks(problem: Problem, partners: PartnerTable, school: np.ndarray, partner: np.ndarray,
-                keys: np.ndarray, school_at: dict[str, int], flag, pairs: list[Pair]) -> dict[str, np.ndarray]:
+def _rule_masks(
+    problem: Problem,
+    partners: PartnerTable,
+    school: np.ndarray,
+    partner: np.ndarray,
+    keys: np.ndarray,
+    school_at: dict[str, int],
+    flag,
+    pairs: list[Pair],
+) -> dict[str, np.ndarray]:
     """One boolean mask per rule, True where the rule removes the candidate."""
     n_partners = partners.size
-    conflict_keys = [school_at[c] * n_partners + j for j, cs in enumerate(partners.conflicts) for c in cs if c in school_at]
+    conflict_keys = [
+        school_at[c] * n_partners + j for j, cs in enumerate(partners.conflicts) for c in cs if c in school_at
+    ]
     masks = {name: np.zeros(len(keys), dtype=bool) for name in RULES}
     masks["unavailable"] = partners.unavailable[partner]
     masks["conflict"][_rows(keys, conflict_keys)] = True
@@ -163,6 +185,7 @@ def _lacks_skills(problem: Problem, partners: PartnerTable, school: np.ndarray, 
     if len(vocabulary) > 62:
         raise ValueError("At most 62 distinct needs are supported in one round.")
     need_bits = np.array([sum(1 << vocabulary[n] for n in ns) for ns in needs], dtype=np.int64)
-    skill_bits = np.array([sum(1 << vocabulary[k] for k in ks if k in vocabulary) for ks in partners.skills],
-                          dtype=np.int64)
+    skill_bits = np.array(
+        [sum(1 << vocabulary[k] for k in ks if k in vocabulary) for ks in partners.skills], dtype=np.int64
+    )
     return (need_bits[school] & ~skill_bits[partner]) != 0

@@ -36,9 +36,12 @@ class Costs:
     units: np.ndarray
     need: np.ndarray
 
-    def of(self, row: int) -> dict[str, float]:
-        """The non-zero components of one candidate, by name."""
-        return {name: float(v) for name, v in zip(COMPONENTS, self.components[row], strict=True) if v != 0.0}
+    def of(self, rows: np.ndarray) -> list[dict[str, float]]:
+        """The non-zero components of each of the given candidates, by name."""
+        return [
+            {name: v for name, v in zip(COMPONENTS, row, strict=True) if v != 0.0}
+            for row in self.components[rows].tolist()
+        ]
 
 
 def score(problem: Problem, graph: CandidateGraph) -> Costs:
@@ -63,21 +66,31 @@ def school_need(problem: Problem, role: str) -> np.ndarray:
     Cornerstone Employers run encounters and workplace experiences, so their need is the gap on Gatsby
     benchmarks 5 and 6 plus disadvantage (free school meals, 40% or more counting as full need); an adviser
     helps the whole careers programme, so theirs is the mean gap over all eight benchmarks plus disadvantage.
+    The two terms are averaged over those the school reported.
     """
-    out = np.empty(len(problem.schools))
-    for i, s in enumerate(problem.schools):
-        marks = [s.gatsby[b] for b in (("5", "6") if role == "cornerstone" else s.gatsby) if b in s.gatsby]
-        terms = [1.0 - float(np.mean(marks)) / 100.0] if marks else []
-        if s.pct_fsm is not None:
-            terms.append(min(s.pct_fsm / 40.0, 1.0))
-        out[i] = float(np.mean(terms)) if terms else 0.5
-    return out
+    benchmarks = ("5", "6") if role == "cornerstone" else tuple(str(b) for b in range(1, 9))
+    marks = np.array([[s.gatsby.get(b, np.nan) for b in benchmarks] for s in problem.schools], dtype=np.float64)
+    fsm = np.array([np.nan if s.pct_fsm is None else s.pct_fsm for s in problem.schools], dtype=np.float64)
+    terms = np.column_stack([1.0 - _row_mean(marks.reshape(len(fsm), -1)) / 100.0, np.minimum(fsm / 40.0, 1.0)])
+    need = _row_mean(terms)
+    return np.where(np.isnan(need), 0.5, need)
+
+
+def _row_mean(values: np.ndarray) -> np.ndarray:
+    """Mean of each row over its non-NaN entries; NaN where a row has none (without numpy's empty-slice warning)."""
+    present = ~np.isnan(values)
+    count = present.sum(axis=1)
+    total = np.where(present, values, 0.0).sum(axis=1)
+    return np.divide(total, count, out=np.full(len(count), np.nan), where=count > 0)
 
 
 def sector_fit(problem: Problem, graph: CandidateGraph) -> np.ndarray:
     """Best fit in [0, 1] between each candidate's partner sectors and its school's wanted sectors."""
-    vocab = sorted({x for s in problem.schools for x in s.sectors}
-                   | set(problem.hub.priority_sectors) | {x for ps in graph.partners.sectors for x in ps})
+    vocab = sorted(
+        {x for s in problem.schools for x in s.sectors}
+        | set(problem.hub.priority_sectors)
+        | {x for ps in graph.partners.sectors for x in ps}
+    )
     col = {name: k for k, name in enumerate(vocab)}
     wanted = np.zeros((len(problem.schools), len(vocab)))
     for name, weight in problem.hub.priority_sectors.items():

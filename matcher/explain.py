@@ -11,9 +11,10 @@ partner within reach would otherwise have been used):
 from __future__ import annotations
 
 import numpy as np
-from sklearn.neighbors import BallTree
+from scipy.spatial import cKDTree
 
-from matcher.geo import EARTH_RADIUS_KM, radians
+from matcher.costs import SCALE
+from matcher.geo import EARTH_RADIUS_KM, unit_vectors
 from matcher.solvers.base import RoleInput, filled_per_school
 from models.domain import Assignment, Problem, Unmatched
 
@@ -23,19 +24,30 @@ ROLE_WORD = {"adviser": ("adviser", "advisers"), "cornerstone": ("Cornerstone Em
 def assignments(problem: Problem, inp: RoleInput, chosen: np.ndarray, n_alternatives: int = 3) -> list[Assignment]:
     """One Assignment per chosen candidate, with its cost components and the next best alternatives."""
     g, costs = inp.graph, inp.costs
+    rows = np.flatnonzero(chosen)
     alts = alternatives(inp, chosen, n_alternatives) if n_alternatives else {}
+    school_ids = [s.id for s in problem.schools]
     return [
         Assignment(
-            school=problem.schools[g.school[c]].id,
-            partner=g.partners.ids[g.partner[c]],
+            school=school_ids[s],
+            partner=g.partners.ids[p],
             role=g.role,
-            cost=float(costs.units[c]) / 1000.0,
-            components=costs.of(c),
-            distance_km=float(g.distance_km[c]),
-            locked=bool(g.locked[c]),
-            alternatives=tuple(alts.get(int(c), ())),
+            cost=units / SCALE,
+            components=comps,
+            distance_km=km,
+            locked=locked,
+            alternatives=tuple(alts.get(c, ())),
         )
-        for c in np.flatnonzero(chosen)
+        for c, s, p, units, comps, km, locked in zip(
+            rows.tolist(),
+            g.school[rows].tolist(),
+            g.partner[rows].tolist(),
+            costs.units[rows].tolist(),
+            costs.of(rows),
+            g.distance_km[rows].tolist(),
+            g.locked[rows].tolist(),
+            strict=True,
+        )
     ]
 
 
@@ -44,17 +56,25 @@ def alternatives(inp: RoleInput, chosen: np.ndarray, k: int) -> dict[int, list[d
     and whether that partner is full (a cheaper alternative is always full, or taken by a needier school)."""
     g, units = inp.graph, inp.costs.units
     order = np.lexsort((units, g.school))
+    order = order[~chosen[order]]
     starts = np.searchsorted(g.school[order], np.arange(g.n_schools + 1))
-    room = _room_left(inp, chosen)[0]
+    room, company_full, _ = _room_left(inp, chosen)
+    full = room[g.partner] + 1e-9 < g.load
+    if company_full is not None:
+        full |= company_full[g.partners.company[g.partner]]
+    full = full.tolist()
+    ids, unit_list, km = g.partners.ids, units.tolist(), np.round(g.distance_km, 2).tolist()
+    partner = g.partner.tolist()
     out: dict[int, list[dict]] = {}
-    for c in np.flatnonzero(chosen):
-        s = g.school[c]
-        mine = order[starts[s]:starts[s + 1]]
-        others = mine[~chosen[mine]][:k]
-        out[int(c)] = [
-            {"partner": g.partners.ids[g.partner[o]], "cost_delta": float(units[o] - units[c]) / 1000.0,
-             "distance_km": round(float(g.distance_km[o]), 2), "full": bool(room[g.partner[o]] + 1e-9 < g.load[o])}
-            for o in others
+    for c, s in zip(np.flatnonzero(chosen).tolist(), g.school[chosen].tolist(), strict=True):
+        out[c] = [
+            {
+                "partner": ids[partner[o]],
+                "cost_delta": (unit_list[o] - unit_list[c]) / SCALE,
+                "distance_km": km[o],
+                "full": full[o],
+            }
+            for o in order[starts[s] : min(starts[s] + k, starts[s + 1])].tolist()
         ]
     return out
 
@@ -94,12 +114,20 @@ def _reason(inp: RoleInput, s: int, km: float, room: tuple, one: str, many: str,
     others = mine[~chosen[mine]]
     with_room = others[partner_room[g.partner[others]] + 1e-9 >= g.load[others]]
     if not len(with_room):
-        return "partners_full", f"All {_count(len(mine), one, many)} within reach are at capacity with higher-priority schools."
+        return (
+            "partners_full",
+            f"All {_count(len(mine), one, many)} within reach are at capacity with higher-priority schools.",
+        )
     if company_full is not None and company_full[g.partners.company[g.partner[with_room]]].all():
-        return "company_cap", (f"{_count(len(with_room), one, many)} within reach with room, but their companies have reached "
-                               "max_schools_per_company.")
+        return "company_cap", (
+            f"{_count(len(with_room), one, many)} within reach with room, but their companies have reached "
+            "max_schools_per_company."
+        )
     if inp.distinct_sectors and g.slots > 1:
-        return "sector_taken", f"{_count(len(with_room), one, many)} within reach with room, but only in sectors already taken."
+        return (
+            "sector_taken",
+            f"{_count(len(with_room), one, many)} within reach with room, but only in sectors already taken.",
+        )
     if proven:
         return "unassigned", f"{_count(len(with_room), one, many)} within reach with room; please report this as a bug."
     return "not_reached", "The solver stopped at its time limit before placing this school."
@@ -123,5 +151,5 @@ def _nearest_partner_km(problem: Problem, inp: RoleInput, schools: np.ndarray) -
         return np.full(len(schools), np.inf)
     lat = np.array([problem.schools[s].lat for s in schools])
     lon = np.array([problem.schools[s].lon for s in schools])
-    dist, _ = BallTree(radians(p.site_lat, p.site_lon), metric="haversine").query(radians(lat, lon), k=1)
-    return dist[:, 0] * EARTH_RADIUS_KM
+    chords, _ = cKDTree(unit_vectors(p.site_lat, p.site_lon)).query(unit_vectors(lat, lon), k=1)
+    return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.minimum(chords / 2.0, 1.0))

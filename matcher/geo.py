@@ -1,4 +1,10 @@
-"""Great-circle geometry on numpy arrays (the haversine metric scikit-learn's BallTree uses)."""
+"""Great-circle geometry on numpy arrays.
+
+Radius queries run on a KD-tree of points on the unit sphere: the chord between two points grows monotonically
+with their great-circle distance (chord = 2 sin(d / 2R)), so "within d km" is exactly "within that chord". This
+answers the same query as a haversine BallTree (tests/test_candidates.py checks that they agree) while importing
+scipy.spatial (~0.5 s) instead of scikit-learn (~2.4 s here), which matters for a 2-second national round.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,15 @@ import numpy as np
 EARTH_RADIUS_KM = 6371.0088
 
 
-def radians(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """(n, 2) array of [lat, lon] in radians, the layout BallTree's haversine metric expects."""
-    return np.radians(np.column_stack([lat, lon]).astype(np.float64))
+def unit_vectors(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """(n, 3) points on the unit sphere, the space in which chord length orders great-circle distance."""
+    phi, lam = np.radians(np.asarray(lat, dtype=np.float64)), np.radians(np.asarray(lon, dtype=np.float64))
+    return np.column_stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
+
+
+def chord(km: np.ndarray) -> np.ndarray:
+    """The chord on the unit sphere that spans a great-circle distance of ``km``."""
+    return 2.0 * np.sin(np.minimum(np.asarray(km, dtype=np.float64) / EARTH_RADIUS_KM, np.pi) / 2.0)
 
 
 def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:

@@ -29,6 +29,7 @@ class SlotValues:
     first_open: np.ndarray
     first: np.ndarray
     extra: np.ndarray
+    need_level: np.ndarray
     locked_load: np.ndarray
     locked_company: np.ndarray
 
@@ -48,15 +49,20 @@ def slot_values(graph: CandidateGraph, costs: Costs) -> SlotValues:
     c2 = NEED_LEVELS * total + 1
     c1 = (total + 1) * c2 if graph.slots > 1 else 0
     n_companies = len(graph.partners.company_ids)
-    locked_company = np.bincount(graph.partners.company[graph.partner[graph.locked]], minlength=n_companies) \
-        if n_companies else np.zeros(0, dtype=np.int64)
+    locked_company = (
+        np.bincount(graph.partners.company[graph.partner[graph.locked]], minlength=n_companies)
+        if n_companies
+        else np.zeros(0, dtype=np.int64)
+    )
     return SlotValues(
         open_slots=open_slots.astype(np.int64),
         first_open=first_open,
         first=(c1 + c2 + need).astype(np.int64),
         extra=(c2 + need).astype(np.int64),
-        locked_load=np.bincount(graph.partner[graph.locked], weights=graph.load[graph.locked],
-                                minlength=graph.partners.size),
+        need_level=need,
+        locked_load=np.bincount(
+            graph.partner[graph.locked], weights=graph.load[graph.locked], minlength=graph.partners.size
+        ),
         locked_company=locked_company,
     )
 

@@ -21,8 +21,14 @@ from models.domain import ROLES, Assignment, Problem, Role, Solution, Unmatched
 _RANK = {"optimal": 0, "feasible": 1, "unknown": 2}
 
 
-def solve(problem: Problem, *, solver: str = "auto", time_limit_s: float | None = None,
-          previous: Solution | None = None, alternatives: int = 3) -> Solution:
+def solve(
+    problem: Problem,
+    *,
+    solver: str = "auto",
+    time_limit_s: float | None = None,
+    previous: Solution | None = None,
+    alternatives: int = 3,
+) -> Solution:
     """Match the problem's schools to advisers and Cornerstone Employers, exactly where the time limit allows.
 
     Parameters
@@ -72,8 +78,11 @@ def with_previous(problem: Problem, previous: Solution) -> Problem:
         else:
             cornerstones.setdefault(a.school, []).append(a.partner)
     schools = tuple(
-        dataclasses.replace(s, current_adviser=advisers.get(s.id, s.current_adviser),
-                            current_cornerstones=tuple(cornerstones.get(s.id, s.current_cornerstones)))
+        dataclasses.replace(
+            s,
+            current_adviser=advisers.get(s.id, s.current_adviser),
+            current_cornerstones=tuple(cornerstones.get(s.id, s.current_cornerstones)),
+        )
         for s in problem.schools
     )
     return dataclasses.replace(problem, schools=schools)
@@ -83,8 +92,14 @@ def _slots(problem: Problem, role: Role) -> int:
     return problem.policy.advisers_per_school if role == "adviser" else problem.policy.cornerstones_per_school
 
 
-def _solution(problem: Problem, results: dict[str, RoleResult], found: list[Assignment], left: list[Unmatched],
-              build_s: float, total_s: float) -> Solution:
+def _solution(
+    problem: Problem,
+    results: dict[str, RoleResult],
+    found: list[Assignment],
+    left: list[Unmatched],
+    build_s: float,
+    total_s: float,
+) -> Solution:
     status = max((r.status for r in results.values()), key=_RANK.__getitem__, default="optimal")
     objective = sum(r.cost_units for r in results.values()) / SCALE
     bound = sum(r.bound_units for r in results.values()) / SCALE
@@ -101,8 +116,15 @@ def _solution(problem: Problem, results: dict[str, RoleResult], found: list[Assi
         "mean_travel_km": {role: _mean_km(found, role) for role in results},
         **_changes(problem, found),
     }
-    return Solution(status=status, objective=objective, bound=bound, gap=gap, assignments=tuple(found),
-                    unmatched=tuple(left), stats=stats)
+    return Solution(
+        status=status,
+        objective=objective,
+        bound=bound,
+        gap=gap,
+        assignments=tuple(found),
+        unmatched=tuple(left),
+        stats=stats,
+    )
 
 
 def _mean_km(found: list[Assignment], role: str) -> float | None:

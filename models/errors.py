@@ -72,8 +72,10 @@ def _field_faults(sub: Any, child: Any, record: str, field: str) -> list[Fault]:
     if isinstance(sub, Mapping) and any(isinstance(k, int) for k in sub):
         return faults_from_marshmallow(sub, child, f"{record}.{field}" if record else field)
     if isinstance(sub, Mapping):
-        return [Fault(record or "problem", f"{field}.{f.field}" if f.field else field, f.message)
-                for f in faults_from_marshmallow(sub, child, "")]
+        return [
+            Fault(record or "problem", f"{field}.{f.field}" if f.field else field, f.message)
+            for f in faults_from_marshmallow(sub, child, "")
+        ]
     return [Fault(record or "problem", field, _text(sub))]
 
 

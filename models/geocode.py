@@ -21,7 +21,9 @@ def outcode(postcode: str) -> str:
 def _centroids() -> dict[str, tuple[float, float]]:
     table = resources.files("models").joinpath("data/uk_outcodes.csv")
     with table.open(encoding="utf-8") as handle:
-        return {row["postcode"].upper(): (float(row["latitude"]), float(row["longitude"])) for row in csv.DictReader(handle)}
+        return {
+            row["postcode"].upper(): (float(row["latitude"]), float(row["longitude"])) for row in csv.DictReader(handle)
+        }
 
 
 def locate(postcode: str) -> tuple[float, float] | None:

@@ -32,7 +32,9 @@ def _duplicates(collection: str, ids: Iterable[str]) -> list[Fault]:
     faults = []
     for index, rid in enumerate(ids):
         if rid in seen:
-            faults.append(Fault(f"{collection}[{index}] ({rid})", "id", f"Duplicate id; first used by {collection}[{seen[rid]}]."))
+            faults.append(
+                Fault(f"{collection}[{index}] ({rid})", "id", f"Duplicate id; first used by {collection}[{seen[rid]}].")
+            )
         else:
             seen[rid] = index
     return faults

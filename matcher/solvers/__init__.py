@@ -9,11 +9,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from matcher.solvers.base import RoleInput, RoleResult, SolverUnsuitable
-from matcher.solvers.cpsat import solve_cpsat
 from matcher.solvers.flow import solve_flow
-from matcher.solvers.mip import solve_mip
-from matcher.solvers.seed import seed
 
 SOLVERS = ("auto", "flow", "cpsat", "mip")
 
@@ -28,11 +27,38 @@ def solve_role(inp: RoleInput, solver: str = "auto", time_limit_s: float = 60.0)
         except SolverUnsuitable:
             if solver == "flow":
                 raise
+    from matcher.solvers.seed import seed
+
     hint = seed(inp)
     if solver == "cpsat":
+        from matcher.solvers.cpsat import solve_cpsat
+
         return solve_cpsat(inp, time_limit_s, hint=hint)
+    from matcher.solvers.mip import solve_mip
+
     return solve_mip(inp, time_limit_s, hint=hint)
 
 
-__all__ = ["SOLVERS", "RoleInput", "RoleResult", "SolverUnsuitable", "solve_cpsat", "solve_flow", "solve_mip",
-           "solve_role"]
+def __getattr__(name: str) -> Any:
+    """CP-SAT and the MIP wrapper load on first use: importing them costs ~0.5 s that a flow round never needs."""
+    if name == "solve_cpsat":
+        from matcher.solvers.cpsat import solve_cpsat
+
+        return solve_cpsat
+    if name == "solve_mip":
+        from matcher.solvers.mip import solve_mip
+
+        return solve_mip
+    raise AttributeError(name)
+
+
+__all__ = [
+    "SOLVERS",
+    "RoleInput",
+    "RoleResult",
+    "SolverUnsuitable",
+    "solve_cpsat",
+    "solve_flow",
+    "solve_mip",
+    "solve_role",
+]

@@ -64,8 +64,9 @@ def filled_per_school(inp: RoleInput, chosen: np.ndarray) -> np.ndarray:
     return np.bincount(inp.graph.school[free_chosen], minlength=inp.graph.n_schools)
 
 
-def result(inp: RoleInput, chosen: np.ndarray, status: str, bound_units: float | None, solver: str,
-           seconds: float) -> RoleResult:
+def result(
+    inp: RoleInput, chosen: np.ndarray, status: str, bound_units: float | None, solver: str, seconds: float
+) -> RoleResult:
     """Build a RoleResult, recomputing coverage and cost from the choice itself (never trusting a solver's sum)."""
     chosen = chosen | inp.graph.locked
     cost = int(inp.costs.units[chosen].sum())

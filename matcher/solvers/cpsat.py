@@ -18,8 +18,9 @@ from matcher.solvers.rows import coverage, rows
 LOAD_SCALE = 100
 
 
-def solve_cpsat(inp: RoleInput, time_limit_s: float = 60.0, hint: np.ndarray | None = None,
-                workers: int = 2) -> RoleResult:
+def solve_cpsat(
+    inp: RoleInput, time_limit_s: float = 60.0, hint: np.ndarray | None = None, workers: int = 2
+) -> RoleResult:
     """Lexicographic optimum by CP-SAT within the time limit (status says whether it is proven)."""
     started = time.perf_counter()
     free = inp.free

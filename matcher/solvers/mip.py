@@ -17,8 +17,9 @@ from matcher.solvers.rows import coverage, rows
 _TOL = 1e-6
 
 
-def solve_mip(inp: RoleInput, time_limit_s: float = 60.0, hint: np.ndarray | None = None,
-              backend: str = "SCIP") -> RoleResult:
+def solve_mip(
+    inp: RoleInput, time_limit_s: float = 60.0, hint: np.ndarray | None = None, backend: str = "SCIP"
+) -> RoleResult:
     """Lexicographic optimum by a MIP solver within the time limit (status says whether it is proven)."""
     started = time.perf_counter()
     free = inp.free
