@@ -51,7 +51,9 @@ class Names(fields.Field):
     records that alone cost a national round most of a second.
     """
 
-    default_error_messages: ClassVar[dict[str, str]] = {"invalid": "Must be a list of non-empty strings of at most 64 characters."}
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "invalid": "Must be a list of non-empty strings of at most 64 characters."
+    }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
         if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value):
@@ -62,7 +64,9 @@ class Names(fields.Field):
 class Marks(fields.Field):
     """Compass self-assessment marks: {"1".."8": percent}, checked in one pass for the same reason as Names."""
 
-    default_error_messages: ClassVar[dict[str, str]] = {"invalid": 'Must map benchmarks "1" to "8" to finite numbers from 0 to 100.'}
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "invalid": 'Must map benchmarks "1" to "8" to finite numbers from 0 to 100.'
+    }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, float]:
         if not isinstance(value, dict) or not all(
