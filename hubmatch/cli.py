@@ -59,6 +59,29 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a problem file without solving it")
     v.add_argument("problem", type=Path)
     v.set_defaults(run=_validate)
+
+    s = sub.add_parser("serve", help="run the API (DATABASE_URL, default SQLite in ./hubmatch.sqlite)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--prod", action="store_true", help="serve with gunicorn (2 workers, threads)")
+    s.add_argument("--workers", type=int, default=2)
+    s.set_defaults(run=_serve)
+
+    tok = sub.add_parser("token", help="API tokens").add_subparsers(required=True, metavar="ACTION")
+    tc = tok.add_parser("create", help="create a token and print it once")
+    tc.add_argument("--role", required=True, choices=("admin", "hub_lead", "coordinator", "read_only"))
+    tc.add_argument("--hub", help="the hub the token is scoped to (all but admin)")
+    tc.add_argument("--name", help="who holds it (recorded with every decision)")
+    tc.set_defaults(run=_token_create)
+
+    dbp = sub.add_parser("db", help="database").add_subparsers(required=True, metavar="ACTION")
+    dbp.add_parser("upgrade", help="apply the migrations to DATABASE_URL").set_defaults(run=_db_upgrade)
+    hub = sub.add_parser("hub", help="hubs").add_subparsers(required=True, metavar="ACTION")
+    hc = hub.add_parser("create", help="create a hub (optionally loading a problem file's records)")
+    hc.add_argument("id")
+    hc.add_argument("--name", required=True)
+    hc.add_argument("--from-problem", type=Path, help="import the schools, advisers and employers of this file")
+    hc.set_defaults(run=_hub_create)
     return parser
 
 
@@ -117,6 +140,54 @@ def _validate(args: argparse.Namespace) -> int:
         f"valid: {len(problem.schools)} schools, {len(problem.advisers)} advisers, "
         f"{len(problem.employers)} Cornerstone Employers, {len(problem.pairs)} pair rules"
     )
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.prod:
+        from hubmatch.serve import gunicorn
+
+        return gunicorn(args.host, args.port, args.workers)
+    from api.app import create_app
+
+    create_app().run(host=args.host, port=args.port, threaded=True)
+    return 0
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    from api.auth import create_token
+    from models.store import make_engine, migrate, session_factory, transaction
+
+    migrate()
+    try:
+        with transaction(session_factory(make_engine())) as session:
+            token = create_token(session, args.name or f"{args.role}@{args.hub or 'all'}", args.role, args.hub)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    print(token)
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from models.store import database_url, migrate
+
+    migrate()
+    print(f"database at {database_url().split('@')[-1]} is up to date")
+    return 0
+
+
+def _hub_create(args: argparse.Namespace) -> int:
+    from models.repository import create_hub
+    from models.store import make_engine, migrate, session_factory, transaction
+
+    migrate()
+    problem = load_problem(_read_json(args.from_problem)) if args.from_problem else None
+    try:
+        with transaction(session_factory(make_engine())) as session:
+            counts = create_hub(session, args.id, args.name, problem)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    print(f"hub {args.id}: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
     return 0
 
 

@@ -1,0 +1,1 @@
+"""The Flask web layer of hubmatch: parse, authorise, call the core and the repository, serialise."""

@@ -1,0 +1,111 @@
+"""The Flask application factory: configuration, database, auth, errors, the OpenAPI document and blueprints."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from typing import Any
+
+from flask import Flask, g, send_from_directory
+from flask_smorest import Api
+from sqlalchemy.orm import Session
+
+from api import errors
+from api.auth import authenticate
+from hubmatch import __version__
+from hubmatch.jobs import JobRunner
+from models.store import database_url, make_engine, migrate, session_factory
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+class HubmatchApi(Api):
+    """flask-smorest's Api with the service's error shape for every HTTP error."""
+
+    ERROR_SCHEMA = errors.ErrorSchema
+
+    def handle_http_exception(self, error):  # type: ignore[no-untyped-def,override]
+        return errors.http_error(error)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the service. ``config`` may set DATABASE_URL (else the environment's, else SQLite in a file)."""
+    app = Flask("hubmatch")
+    app.config.update(
+        API_TITLE="hubmatch",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="/docs/static/",
+        API_SPEC_OPTIONS={
+            "security": [{"bearer": []}],
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        },
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        SYNC_SOLVE_SECONDS=30.0,
+        MIGRATE=True,
+    )
+    app.config.update(config or {})
+    url = database_url(app.config.get("DATABASE_URL"))
+    if app.config["MIGRATE"]:
+        migrate(url)
+    engine = make_engine(url)
+    app.extensions["hubmatch.engine"] = engine
+    app.extensions["hubmatch.sessions"] = factory = session_factory(engine)
+    app.extensions["hubmatch.jobs"] = runner = JobRunner(factory, url)
+    runner.recover()
+
+    api = HubmatchApi(app)
+    errors.register(app)
+    _register(api)
+    _swagger_assets(app)
+    app.before_request(lambda: authenticate(db()))
+    app.teardown_appcontext(_close_session)
+    logging.getLogger("hubmatch").setLevel(logging.INFO)
+    return app
+
+
+def _register(api: Api) -> None:
+    from api import exports, hubs, meta, proposals, records, rounds
+
+    for module in (meta, hubs, records, rounds, proposals, exports):
+        for blueprint in module.BLUEPRINTS:
+            api.register_blueprint(blueprint)
+
+
+def _swagger_assets(app: Flask) -> None:
+    """Serve Swagger UI's files from the installed swagger-ui-bundle: the docs work with no network."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.add_url_rule(
+        "/docs/static/<path:filename>",
+        "swagger_static",
+        lambda filename: send_from_directory(swagger_ui_path, filename),
+    )
+
+
+def db() -> Session:
+    """The request's database session (opened on first use, closed at the end of the request)."""
+    from flask import current_app
+
+    if "db" not in g:
+        g.db = current_app.extensions["hubmatch.sessions"]()
+    return g.db
+
+
+def jobs() -> JobRunner:
+    from flask import current_app
+
+    return current_app.extensions["hubmatch.jobs"]
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.rollback()
+        session.close()
+
+
+__all__ = ["create_app", "db", "jobs", "resources"]

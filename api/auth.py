@@ -1,0 +1,87 @@
+"""API tokens: who is calling, in which role, scoped to which hub.
+
+Tokens are random, shown once, and stored as SHA-256 digests. Roles, from most to least trusted: ``admin`` (every
+hub, tokens, hubs), ``hub_lead`` (one hub: its records, rounds, waves, decisions), ``coordinator`` (one hub: read,
+decide proposals), ``read_only`` (one hub: read). A hub a token cannot see answers 404, not 403, so that its ids
+do not leak.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from flask import g, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.errors import ApiError
+from models import tables as t
+
+ROLES = ("admin", "hub_lead", "coordinator", "read_only")
+PUBLIC = ("/health", "/version", "/openapi.json", "/docs")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: token name, role and hub (None for an admin, who sees every hub)."""
+
+    name: str
+    role: str
+    hub_id: str | None
+
+    def sees(self, hub_id: str) -> bool:
+        return self.role == "admin" or self.hub_id == hub_id
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_token(session: Session, name: str, role: str, hub_id: str | None) -> str:
+    """Store a new token's digest and return the token itself (the only time it exists in clear)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if role != "admin" and hub_id is None:
+        raise ValueError(f"a {role} token needs a hub")
+    if hub_id is not None and session.get(t.Hub, hub_id) is None:
+        raise ValueError(f"no hub {hub_id!r}")
+    token = "hm_" + secrets.token_urlsafe(32)
+    session.add(t.Token(name=name, digest=digest(token), role=role, hub_id=hub_id))
+    return token
+
+
+def authenticate(session: Session) -> None:
+    """Set ``g.principal`` from the bearer token, or raise 401 (public paths pass without one)."""
+    g.principal = None
+    if request.path in PUBLIC or request.path.startswith("/docs"):
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "Send an API token as 'Authorization: Bearer <token>'.")
+    row = session.scalar(select(t.Token).where(t.Token.digest == digest(token.strip()), t.Token.revoked.is_(False)))
+    if row is None:
+        raise ApiError(401, "The API token is not valid.")
+    g.principal = Principal(row.name, row.role, row.hub_id)
+
+
+def principal() -> Principal:
+    return g.principal
+
+
+def require(*roles: str) -> Principal:
+    """The caller, if their role is one of ``roles`` (admins always are); else 403."""
+    who = principal()
+    if who.role != "admin" and who.role not in roles:
+        raise ApiError(403, f"A {who.role} token cannot do this; it needs one of: {', '.join(('admin', *roles))}.")
+    return who
+
+
+def visible_hub(session: Session, hub_id: str) -> t.Hub:
+    """The hub, if the caller may see it; 404 otherwise (also when it exists but belongs to someone else)."""
+    hub = session.get(t.Hub, hub_id)
+    if hub is None or not principal().sees(hub_id):
+        raise ApiError(404, f"No hub {hub_id!r}.")
+    return hub

@@ -1,0 +1,94 @@
+"""Every error as ``{"error": {"code", "message", "details"}}`` with the right status, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from marshmallow import Schema, fields
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import HTTPException
+
+from models import ProblemError
+
+log = logging.getLogger("hubmatch.api")
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    428: "precondition_required",
+    429: "too_many_requests",
+    500: "internal_error",
+}
+
+
+class ApiError(Exception):
+    """A domain error for the client: status, stable code, message and optional details."""
+
+    def __init__(self, status: int, message: str, code: str | None = None, details: Any = None):
+        super().__init__(message)
+        self.status, self.message = status, message
+        self.code = code or CODES.get(status, "error")
+        self.details = details
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    details = fields.Raw(allow_none=True)
+
+
+class ErrorSchema(Schema):
+    """The one error shape of the API (documented in the OpenAPI document)."""
+
+    error = fields.Nested(ErrorBodySchema, required=True)
+
+
+def body(status: int, message: str, code: str | None = None, details: Any = None) -> tuple[dict, int]:
+    return {"error": {"code": code or CODES.get(status, "error"), "message": message, "details": details}}, status
+
+
+def http_error(error: HTTPException) -> tuple[dict, int, dict]:
+    """Werkzeug and webargs errors (validation errors carry marshmallow's messages as details)."""
+    data = getattr(error, "data", None) or {}
+    status = error.code or 500
+    details = data.get("errors") or data.get("messages")
+    message = data.get("message") or error.description or error.name
+    if status == 422 and details:
+        message = "The request is not valid: see details."
+    payload, status = body(status, message, details=details)
+    return payload, status, data.get("headers", {})
+
+
+def register(app: Flask) -> None:
+    """Install the handlers on the app (flask-smorest's own HTTPException handler is replaced by ours)."""
+    app.register_error_handler(ApiError, lambda e: body(e.status, e.message, e.code, e.details))
+    app.register_error_handler(ProblemError, lambda e: body(422, str(e), e.code, e.as_dict()["details"]))
+    app.register_error_handler(
+        StaleDataError,
+        lambda e: body(409, "Someone else changed this record first; reload it and try again.", "conflict"),
+    )
+    app.register_error_handler(IntegrityError, _integrity)
+    app.register_error_handler(Exception, _unexpected)
+
+
+def _integrity(error: IntegrityError) -> tuple[dict, int]:
+    log.info("integrity error: %s", error.orig)
+    return body(409, "The change conflicts with existing data (a duplicate id or a missing reference).", "conflict")
+
+
+def _unexpected(error: Exception) -> tuple[dict, int] | tuple[dict, int, dict]:
+    if isinstance(error, HTTPException):
+        return http_error(error)
+    log.exception("unexpected error")
+    return body(500, "An unexpected error occurred; it has been logged.")

@@ -1,0 +1,144 @@
+"""Exports, one row per school: a round's proposals, or the hub's published pairings, as CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from flask import Response
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+
+from api.app import db
+from api.auth import visible_hub
+from api.rounds import visible_round
+from matcher.geo import haversine_km
+from models import tables as t
+
+blp = Blueprint("exports", __name__, description="CSV and JSON exports for Hub Leads' reports")
+BLUEPRINTS = [blp]
+
+ROUND_COLUMNS = (
+    "school_id",
+    "school_name",
+    "adviser",
+    "adviser_state",
+    "adviser_km",
+    "cornerstones",
+    "cornerstone_states",
+    "cornerstone_km",
+    "score",
+    "unmatched",
+)
+PAIRING_COLUMNS = ("school_id", "school_name", "wave", "adviser", "adviser_km", "cornerstones", "cornerstone_km")
+
+
+class FormatArgs(Schema):
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
+
+
+def respond(rows: list[dict[str, Any]], columns: tuple[str, ...], fmt: str, name: str) -> Response:
+    """Rows as a JSON list or as a CSV attachment with a header row."""
+    if fmt == "json":
+        from flask import jsonify
+
+        return jsonify(rows)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: _cell(row.get(k)) for k in columns} for row in rows)
+    return Response(
+        out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}.csv"'}
+    )
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value  # a spreadsheet must not run a cell as a formula
+    return value
+
+
+@blp.route("/rounds/<int:round_id>/export")
+class RoundExport(MethodView):
+    @blp.arguments(FormatArgs, location="query")
+    @blp.response(200)
+    def get(self, args: dict, round_id: int) -> Response:
+        """The round's proposals (rejected ones left out), one row per school, with distances and total score."""
+        round_ = visible_round(round_id)
+        names = dict(db().execute(select(t.School.id, t.School.name).where(t.School.hub_id == round_.hub_id)).all())
+        rows: dict[str, dict[str, Any]] = {s: _blank_round_row(s, n) for s, n in sorted(names.items())}
+        for p in db().scalars(
+            select(t.Proposal)
+            .where(t.Proposal.round_id == round_id, t.Proposal.state != "rejected")
+            .order_by(t.Proposal.id)
+        ):
+            row = rows.setdefault(p.school_id, _blank_round_row(p.school_id, ""))
+            row["score"] = round(row["score"] + p.cost, 4)
+            km = None if p.distance_km is None else round(p.distance_km, 2)
+            if p.role == "adviser":
+                row.update(adviser=p.partner_id, adviser_state=p.state, adviser_km=km)
+            else:
+                row["cornerstones"].append(p.partner_id)
+                row["cornerstone_states"].append(p.state)
+                row["cornerstone_km"].append(km)
+        for u in db().scalars(select(t.Unmatched).where(t.Unmatched.round_id == round_id)):
+            rows[u.school_id]["unmatched"].append(f"{u.role}:{u.reason}")
+        return respond(list(rows.values()), ROUND_COLUMNS, args["format"], f"round-{round_id}")
+
+
+def _blank_round_row(school_id: str, name: str) -> dict[str, Any]:
+    return {
+        "school_id": school_id,
+        "school_name": name,
+        "adviser": None,
+        "adviser_state": None,
+        "adviser_km": None,
+        "cornerstones": [],
+        "cornerstone_states": [],
+        "cornerstone_km": [],
+        "score": 0.0,
+        "unmatched": [],
+    }
+
+
+@blp.route("/hubs/<hub_id>/pairings")
+class HubPairings(MethodView):
+    @blp.arguments(FormatArgs, location="query")
+    @blp.response(200)
+    def get(self, args: dict, hub_id: str) -> Response:
+        """The hub's published pairings (each school's current adviser and Cornerstone Employers) with distances."""
+        visible_hub(db(), hub_id)
+        advisers = {a.id: a for a in db().scalars(select(t.Adviser).where(t.Adviser.hub_id == hub_id))}
+        employers = {e.id: e for e in db().scalars(select(t.Employer).where(t.Employer.hub_id == hub_id))}
+        rows = []
+        for s in db().scalars(select(t.School).where(t.School.hub_id == hub_id).order_by(t.School.id)):
+            adviser = advisers.get(s.current_adviser or "")
+            rows.append(
+                {
+                    "school_id": s.id,
+                    "school_name": s.name,
+                    "wave": s.wave,
+                    "adviser": s.current_adviser,
+                    "adviser_km": _km(s, [(adviser.lat, adviser.lon)]) if adviser else None,
+                    "cornerstones": list(s.current_cornerstones),
+                    "cornerstone_km": [_km(s, _sites(employers.get(c))) for c in s.current_cornerstones],
+                }
+            )
+        return respond(rows, PAIRING_COLUMNS, args["format"], f"{hub_id}-pairings")
+
+
+def _sites(employer: t.Employer | None) -> list[tuple[float, float]]:
+    return [] if employer is None else [(site["lat"], site["lon"]) for site in employer.sites]
+
+
+def _km(school: t.School, places: list[tuple[float, float]]) -> float | None:
+    """Distance from the school to the nearest of the places, in km to 2 decimals."""
+    if not places:
+        return None
+    lat, lon = zip(*places, strict=True)
+    return round(float(haversine_km([school.lat] * len(lat), [school.lon] * len(lat), lat, lon).min()), 2)

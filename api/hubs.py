@@ -1,0 +1,79 @@
+"""Hubs: admins create them; every token sees the hubs it is scoped to."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+
+from api.app import db
+from api.auth import principal, require, visible_hub
+from api.errors import ApiError
+from models import tables as t
+
+blp = Blueprint("hubs", __name__, description="Careers Hubs")
+BLUEPRINTS = [blp]
+
+
+class HubSchema(Schema):
+    id = fields.String(required=True, validate=[validate.Length(min=1, max=64), validate.Regexp(r"^[A-Za-z0-9_.-]+$")])
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    priority_sectors = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=64)),
+        values=fields.Float(allow_nan=False, validate=validate.Range(0, 1)),
+        load_default=dict,
+    )
+
+
+class HubPatchSchema(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    priority_sectors = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=64)),
+        values=fields.Float(allow_nan=False, validate=validate.Range(0, 1)),
+    )
+
+
+@blp.route("/hubs")
+class Hubs(MethodView):
+    @blp.response(200, HubSchema(many=True))
+    def get(self) -> list:
+        """The hubs this token may see."""
+        who = principal()
+        query = select(t.Hub).order_by(t.Hub.id)
+        if who.role != "admin":
+            query = query.where(t.Hub.id == who.hub_id)
+        return list(db().scalars(query))
+
+    @blp.arguments(HubSchema)
+    @blp.response(201, HubSchema)
+    def post(self, body: dict) -> t.Hub:
+        """Create a hub (admins)."""
+        who = principal()
+        if who.role != "admin":
+            raise ApiError(403, "Only an admin token can create hubs.")
+        if db().get(t.Hub, body["id"]) is not None:
+            raise ApiError(409, f"Hub {body['id']!r} already exists.")
+        hub = t.Hub(**body)
+        db().add(hub)
+        db().commit()
+        return hub
+
+
+@blp.route("/hubs/<hub_id>")
+class HubItem(MethodView):
+    @blp.response(200, HubSchema)
+    def get(self, hub_id: str) -> t.Hub:
+        """One hub."""
+        return visible_hub(db(), hub_id)
+
+    @blp.arguments(HubPatchSchema)
+    @blp.response(200, HubSchema)
+    def patch(self, body: dict, hub_id: str) -> t.Hub:
+        """Rename a hub or change its priority sectors (admins and its Hub Lead)."""
+        hub = visible_hub(db(), hub_id)
+        require("hub_lead")
+        for key, value in body.items():
+            setattr(hub, key, value)
+        db().commit()
+        return hub

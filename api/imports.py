@@ -1,0 +1,118 @@
+"""Bulk uploads as rows for the record schemas: JSON lists, CSV in the problem format, the DfE school register.
+
+The register ships as Windows-1252, so a CSV that is not UTF-8 is read as cp1252 rather than refused. Empty cells
+are left out (so defaults apply); list fields are ``;``-separated; Compass marks come as ``gatsby_1``..``gatsby_8``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from flask import Request
+
+from api.errors import ApiError
+
+LISTS = {"sectors", "needs", "skills", "conflicts", "current_cornerstones"}
+DFE_COLUMNS = {
+    "URN": "id",
+    "EstablishmentName": "name",
+    "Postcode": "postcode",
+    "NumberOfPupils": "pupils",
+    "PercentageFSM": "pct_fsm",
+}
+
+
+def parse_upload(request: Request, collection: str, fmt: str) -> list[Any]:
+    """The uploaded rows, from a JSON body, a CSV body or a multipart ``file`` field."""
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if body is None:
+            raise ApiError(400, "The body is not valid JSON.")
+        rows = body.get(collection, body.get("records")) if isinstance(body, dict) else body
+        if not isinstance(rows, list):
+            raise ApiError(422, f"Send a JSON list of {collection}, or an object with a {collection!r} list.")
+        return rows
+    upload = request.files.get("file")
+    raw = upload.read() if upload is not None else request.get_data()
+    if request.mimetype not in ("text/csv", "multipart/form-data", "application/csv"):
+        raise ApiError(415, "Send JSON (application/json) or CSV (text/csv, or a multipart 'file').")
+    table = _csv_rows(_decode(raw))
+    if fmt == "dfe":
+        if collection != "schools":
+            raise ApiError(422, "The DfE register format is for schools only.")
+        return [row for row in (_dfe_row(r) for r in table) if row is not None]
+    return [_problem_row(collection, r) for r in table]
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def _csv_rows(text: str) -> list[dict[str, str]]:
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+        rows = list(reader)
+    except csv.Error as err:
+        raise ApiError(422, f"The file is not valid CSV: {err}.") from None
+    if reader.fieldnames is None:
+        raise ApiError(422, "The file has no header row.")
+    if any(None in row for row in rows):
+        line = next(i for i, row in enumerate(rows, start=2) if None in row)
+        raise ApiError(422, f"Line {line} of the CSV has more cells than the header.")
+    return rows
+
+
+def _problem_row(collection: str, row: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    gatsby = {}
+    for key, value in row.items():
+        key, value = (key or "").strip(), (value or "").strip()
+        if not value:
+            continue
+        if key.startswith("gatsby_"):
+            gatsby[key.removeprefix("gatsby_")] = value
+        elif key in LISTS:
+            out[key] = [v.strip() for v in value.split(";") if v.strip()]
+        else:
+            out[key] = value
+    if gatsby:
+        out["gatsby"] = {k: _number(v) for k, v in gatsby.items()}
+    if collection == "employers" and "lat" in out and "lon" in out:
+        out["sites"] = [{"lat": out.pop("lat"), "lon": out.pop("lon")}]
+    return out
+
+
+def _dfe_row(row: dict[str, str]) -> dict[str, Any] | None:
+    """A register row as a school, or None for a closed establishment."""
+    if (row.get("EstablishmentStatus (name)") or "").strip().lower() == "closed":
+        return None
+    out: dict[str, Any] = {
+        field: row[col].strip() for col, field in DFE_COLUMNS.items() if (row.get(col) or "").strip()
+    }
+    if "id" in out:
+        out["id"] = f"URN{out['id']}"
+    out["kind"] = _kind(row.get("TypeOfEstablishment (name)") or "")
+    return out
+
+
+def _kind(establishment: str) -> str:
+    text = establishment.lower()
+    if "special" in text:
+        return "send"
+    if "pupil referral" in text or "alternative provision" in text:
+        return "ap"
+    if "college" in text or "sixth form" in text:
+        return "college"
+    return "mainstream"
+
+
+def _number(value: str) -> Any:
+    try:
+        return float(value)
+    except ValueError:
+        return value

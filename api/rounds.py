@@ -1,0 +1,308 @@
+"""Rounds (one term's matching for a hub), their solve jobs, publishing, and waves of new schools.
+
+A solve runs in a worker process (``hubmatch.jobs``): ``POST /rounds/{id}/solve`` answers 202 with the job's URL,
+or, with ``?wait=S`` for a hub-sized round, waits up to S seconds and answers 200 with the finished job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from flask import current_app, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import func, select
+
+from api.app import db, jobs
+from api.auth import principal, require, visible_hub
+from api.errors import ApiError
+from api.records import _validate_rows, import_records
+from models import tables as t
+from models.repository import publish
+from models.schemas import PolicySchema, SchoolSchema
+
+blp = Blueprint("rounds", __name__, description="Matching rounds, solve jobs, publishing and waves")
+BLUEPRINTS = [blp]
+
+TERM = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$", error="A term looks like '2026-spring'.")
+
+
+class RoundCreateSchema(Schema):
+    term = fields.String(required=True, validate=TERM)
+    policy = fields.Nested(PolicySchema, load_default=dict)
+    keep_current = fields.Boolean(
+        load_default=False, metadata={"description": "lock the hub's published pairings (a wave that moves nobody)"}
+    )
+
+
+class RoundPatchSchema(Schema):
+    policy = fields.Nested(PolicySchema, required=True)
+
+
+class RoundSchema(Schema):
+    id = fields.Integer()
+    hub_id = fields.String()
+    term = fields.String()
+    policy = fields.Dict()
+    keep_current = fields.Boolean()
+    state = fields.String(metadata={"description": "draft, solving, proposed, published"})
+    solves = fields.Integer()
+    summary = fields.Dict()
+    proposals = fields.Dict(metadata={"description": "count of proposals by state"})
+    created_by = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    published_at = fields.DateTime(allow_none=True)
+
+
+class JobSchema(Schema):
+    id = fields.String()
+    round_id = fields.Integer()
+    kind = fields.String()
+    state = fields.String(metadata={"description": "queued, running, succeeded, failed"})
+    message = fields.String()
+    result = fields.Dict()
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+    url = fields.String()
+    round_url = fields.String()
+
+
+class WaitArgs(Schema):
+    wait = fields.Float(
+        load_default=0.0,
+        validate=validate.Range(0, 120),
+        metadata={"description": "seconds to wait for the solve to finish before answering 202"},
+    )
+
+
+class WaveSchema(Schema):
+    wave = fields.String(required=True, validate=TERM)
+    schools = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1))
+    term = fields.String(validate=TERM, metadata={"description": "the round to create; default wave-<wave>"})
+    allow_moves = fields.Boolean(
+        load_default=False,
+        metadata={"description": "false: published pairings are locked; true: kept only where they pay (continuity)"},
+    )
+    policy = fields.Nested(PolicySchema, metadata={"description": "default: the hub's latest round's policy"})
+
+
+class UnmatchedSchema(Schema):
+    school_id = fields.String()
+    role = fields.String()
+    reason = fields.String()
+    detail = fields.String()
+
+
+class DecisionLogSchema(Schema):
+    id = fields.Integer()
+    proposal_id = fields.Integer()
+    school_id = fields.String()
+    partner_id = fields.String()
+    role = fields.String()
+    action = fields.String()
+    reason = fields.String(allow_none=True)
+    actor = fields.String()
+    at = fields.DateTime()
+
+
+def visible_round(round_id: int) -> t.Round:
+    """The round, if its hub is visible to the caller; 404 otherwise."""
+    round_ = db().get(t.Round, round_id)
+    if round_ is None or not principal().sees(round_.hub_id):
+        raise ApiError(404, f"No round {round_id}.")
+    return round_
+
+
+def round_view(round_: t.Round) -> dict[str, Any]:
+    counts = dict(
+        db()
+        .execute(
+            select(t.Proposal.state, func.count()).where(t.Proposal.round_id == round_.id).group_by(t.Proposal.state)
+        )
+        .all()
+    )
+    return {**{c.key: getattr(round_, c.key) for c in t.Round.__table__.columns}, "proposals": counts}
+
+
+def job_view(job: t.Job) -> dict[str, Any]:
+    return {
+        **{c.key: getattr(job, c.key) for c in t.Job.__table__.columns if c.key != "pid"},
+        "url": url_for("rounds.JobItem", job_id=job.id),
+        "round_url": url_for("rounds.RoundItem", round_id=job.round_id),
+    }
+
+
+def _policy_dict(policy: Any) -> dict[str, Any]:
+    return dataclasses.asdict(policy) if dataclasses.is_dataclass(policy) else dict(policy)
+
+
+@blp.route("/hubs/<hub_id>/rounds")
+class HubRounds(MethodView):
+    @blp.response(200, RoundSchema(many=True))
+    def get(self, hub_id: str) -> list:
+        """The hub's rounds, newest first."""
+        visible_hub(db(), hub_id)
+        rows = db().scalars(select(t.Round).where(t.Round.hub_id == hub_id).order_by(t.Round.id.desc()))
+        return [round_view(r) for r in rows]
+
+    @blp.arguments(RoundCreateSchema)
+    @blp.response(201, RoundSchema)
+    def post(self, body: dict, hub_id: str) -> dict:
+        """Create a round for a term with its policy (Hub Leads)."""
+        visible_hub(db(), hub_id)
+        who = require("hub_lead")
+        if db().scalar(select(t.Round).where(t.Round.hub_id == hub_id, t.Round.term == body["term"])):
+            raise ApiError(409, f"Hub {hub_id!r} already has a round for {body['term']!r}.")
+        round_ = t.Round(
+            hub_id=hub_id,
+            term=body["term"],
+            policy=_policy_dict(body["policy"]),
+            keep_current=body["keep_current"],
+            created_by=who.name,
+        )
+        db().add(round_)
+        db().commit()
+        return round_view(round_)
+
+
+@blp.route("/rounds/<int:round_id>")
+class RoundItem(MethodView):
+    @blp.response(200, RoundSchema)
+    def get(self, round_id: int) -> dict:
+        """A round with its state, the summary of its last solve and its proposals by state."""
+        return round_view(visible_round(round_id))
+
+    @blp.arguments(RoundPatchSchema)
+    @blp.response(200, RoundSchema)
+    def patch(self, body: dict, round_id: int) -> dict:
+        """Change the policy of a round that is not solving or published (Hub Leads)."""
+        round_ = visible_round(round_id)
+        require("hub_lead")
+        if round_.state in ("solving", "published"):
+            raise ApiError(409, f"The round is {round_.state}; its policy can no longer change.")
+        round_.policy = _policy_dict(body["policy"])
+        db().commit()
+        return round_view(round_)
+
+
+@blp.route("/rounds/<int:round_id>/solve")
+class RoundSolve(MethodView):
+    @blp.arguments(WaitArgs, location="query")
+    @blp.response(202, JobSchema)
+    @blp.alt_response(200, schema=JobSchema, description="the solve finished within ?wait")
+    def post(self, args: dict, round_id: int) -> Any:
+        """Start a solve of the round in a worker process (Hub Leads). Decisions so far are honoured: approved
+        and locked pairings are kept, rejected pairs are never proposed again."""
+        round_ = visible_round(round_id)
+        require("hub_lead")
+        return start_solve(round_, args["wait"])
+
+
+def start_solve(round_: t.Round, wait: float) -> Any:
+    """Queue the round's solve, start the worker after commit, optionally wait for it."""
+    if round_.state == "solving":
+        raise ApiError(409, "The round is already being solved; poll its job.")
+    if round_.state == "published":
+        raise ApiError(409, "The round is published; create a new round to match again.")
+    job = jobs().submit(db(), round_)
+    db().commit()
+    limit = float(round_.policy.get("time_limit_s", 60.0))
+    jobs().start(job.id, limit)
+    if args_wait := min(wait, current_app.config["SYNC_SOLVE_SECONDS"]):
+        jobs().wait(job.id, args_wait)
+        db().refresh(job)
+    status = 200 if job.state in ("succeeded", "failed") else 202
+    return job_view(job), status, {"Location": url_for("rounds.JobItem", job_id=job.id)}
+
+
+@blp.route("/jobs/<job_id>")
+class JobItem(MethodView):
+    @blp.response(200, JobSchema)
+    def get(self, job_id: str) -> dict:
+        """A solve job: its state, its failure message, and the summary of its solution when done."""
+        job = db().get(t.Job, job_id)
+        if job is None or not principal().sees(db().get(t.Round, job.round_id).hub_id):  # type: ignore[union-attr]
+            raise ApiError(404, f"No job {job_id!r}.")
+        return job_view(job)
+
+
+@blp.route("/rounds/<int:round_id>/publish")
+class RoundPublish(MethodView):
+    @blp.response(200, RoundSchema)
+    def post(self, round_id: int) -> dict:
+        """Publish a round whose every proposal is decided: its kept pairings become the schools' current
+        advisers and Cornerstone Employers, the continuity of the next term (Hub Leads)."""
+        round_ = visible_round(round_id)
+        require("hub_lead")
+        if round_.state != "proposed":
+            raise ApiError(409, f"Only a proposed round can be published; this one is {round_.state}.")
+        undecided = db().scalar(
+            select(func.count()).where(t.Proposal.round_id == round_id, t.Proposal.state == "proposed")
+        )
+        if undecided:
+            raise ApiError(
+                409,
+                f"{undecided} proposal(s) are undecided; decide every proposal before publishing.",
+                details={"undecided": undecided},
+            )
+        outcome = publish(db(), round_)
+        round_.published_at = t.now()
+        round_.summary = {**round_.summary, "published": outcome}
+        db().commit()
+        return round_view(round_)
+
+
+@blp.route("/rounds/<int:round_id>/unmatched")
+class RoundUnmatched(MethodView):
+    @blp.response(200, UnmatchedSchema(many=True))
+    def get(self, round_id: int) -> list:
+        """The school slots the last solve left open, each with its reason."""
+        visible_round(round_id)
+        return list(db().scalars(select(t.Unmatched).where(t.Unmatched.round_id == round_id).order_by(t.Unmatched.id)))
+
+
+@blp.route("/rounds/<int:round_id>/decisions")
+class RoundDecisions(MethodView):
+    @blp.response(200, DecisionLogSchema(many=True))
+    def get(self, round_id: int) -> list:
+        """The audit log of the round: every decision, who and when (read-only: there is no way to edit it)."""
+        visible_round(round_id)
+        return list(db().scalars(select(t.Decision).where(t.Decision.round_id == round_id).order_by(t.Decision.id)))
+
+
+@blp.route("/hubs/<hub_id>/waves")
+class HubWaves(MethodView):
+    @blp.arguments(WaveSchema)
+    @blp.arguments(WaitArgs, location="query")
+    @blp.response(202, JobSchema)
+    @blp.alt_response(200, schema=JobSchema, description="the re-solve finished within ?wait")
+    def post(self, body: dict, args: dict, hub_id: str) -> Any:
+        """Add a wave of new schools and re-solve the hub with minimal disruption (Hub Leads): published pairings
+        are locked unless ``allow_moves``; the job's result says how many pairings were kept, changed and new."""
+        visible_hub(db(), hub_id)
+        who = require("hub_lead")
+        records = _validate_rows("schools", SchoolSchema, body["schools"])
+        term = body.get("term") or f"wave-{body['wave']}"
+        if db().scalar(select(t.Round).where(t.Round.hub_id == hub_id, t.Round.term == term)):
+            raise ApiError(409, f"Hub {hub_id!r} already has a round for {term!r}.")
+        policy = body.get("policy") or _latest_policy(hub_id)
+        imported = import_records(hub_id, t.School, records, body["wave"])
+        round_ = t.Round(
+            hub_id=hub_id,
+            term=term,
+            policy=_policy_dict(policy),
+            keep_current=not body["allow_moves"],
+            created_by=who.name,
+            summary={"wave": body["wave"], "imported": imported},
+        )
+        db().add(round_)
+        db().commit()
+        return start_solve(round_, args["wait"])
+
+
+def _latest_policy(hub_id: str) -> dict[str, Any]:
+    latest = db().scalar(select(t.Round).where(t.Round.hub_id == hub_id).order_by(t.Round.id.desc()))
+    return dict(latest.policy) if latest is not None else {}

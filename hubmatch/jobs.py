@@ -1,0 +1,93 @@
+"""Background solves: a job row, a worker process, and a watcher that turns a crash or hang into a failed job.
+
+The API only calls ``submit`` and reads job rows; the worker process does the work (``hubmatch.worker``). The
+watcher thread waits for the process with the round's time limit plus a grace period; past it the process is
+killed. ``recover`` runs at start-up: a job left running by a stopped service is marked failed, never left
+hanging, and its round goes back to its previous state.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hubmatch.worker import fail
+from models import tables as t
+from models.store import transaction
+
+GRACE_S = 30.0
+
+
+class JobRunner:
+    """Starts solve jobs as separate processes against the same database."""
+
+    def __init__(self, factory: sessionmaker[Session], database_url: str):
+        self.factory = factory
+        self.database_url = database_url
+        self.threads: dict[str, threading.Thread] = {}
+
+    def submit(self, session: Session, round_: t.Round, kind: str = "solve") -> t.Job:
+        """Create the job, mark the round as solving and start the worker once the caller's transaction commits."""
+        job = t.Job(id=str(uuid.uuid4()), round_id=round_.id, kind=kind, state="queued")
+        session.add(job)
+        round_.state = "solving"
+        return job
+
+    def start(self, job_id: str, time_limit_s: float) -> None:
+        """Start the worker process of a committed job and a thread that watches it."""
+        env = {**os.environ, "DATABASE_URL": self.database_url}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hubmatch.worker", job_id],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        watcher = threading.Thread(target=self._watch, args=(job_id, proc, time_limit_s + GRACE_S), daemon=True)
+        self.threads[job_id] = watcher
+        watcher.start()
+
+    def _watch(self, job_id: str, proc: subprocess.Popen, deadline_s: float) -> None:
+        try:
+            _, err = proc.communicate(timeout=deadline_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            fail(self.factory, job_id, f"the solve did not finish within {deadline_s:.0f} s and was stopped")
+            return
+        if proc.returncode != 0:
+            tail = (err or b"").decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+            fail(self.factory, job_id, f"the worker process ended with exit code {proc.returncode}: {tail[0]}")
+
+    def wait(self, job_id: str, timeout_s: float) -> None:
+        """Block until the job's worker ends or ``timeout_s`` passes (used for hub-sized synchronous solves)."""
+        thread = self.threads.get(job_id)
+        if thread is not None:
+            thread.join(timeout_s)
+
+    def recover(self) -> int:
+        """Fail the jobs that a stopped service left queued or running; return how many."""
+        with transaction(self.factory) as session:
+            stale = [
+                j.id
+                for j in session.scalars(select(t.Job).where(t.Job.state.in_(("queued", "running"))))
+                if not _alive(j.pid)
+            ]
+        for job_id in stale:
+            fail(self.factory, job_id, "the service restarted while this job ran; solve the round again")
+        return len(stale)
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True

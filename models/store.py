@@ -1,0 +1,76 @@
+"""Where the data lives: the engine for ``DATABASE_URL`` (SQLite in a file by default), sessions, migrations.
+
+SQLite needs no set-up, so ``hubmatch serve`` works on a fresh machine; the same code runs on PostgreSQL when
+``DATABASE_URL=postgresql://...`` is set. The schema is only ever created by Alembic migrations, so a database made
+by one version is upgraded, never rebuilt, by the next.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+DEFAULT_URL = "sqlite:///hubmatch.sqlite"
+
+
+def database_url(url: str | None = None) -> str:
+    """The database URL: the argument, else ``DATABASE_URL``, else a SQLite file in the working directory.
+
+    ``postgresql://`` URLs are mapped to the psycopg 3 driver, the one the project installs.
+    """
+    url = url or os.environ.get("DATABASE_URL") or DEFAULT_URL
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """An engine with the settings each backend needs (SQLite: foreign keys on, WAL, a busy timeout)."""
+    url = database_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error, always close."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def migrate(url: str | None = None, revision: str = "head") -> None:
+    """Bring the database schema up to ``revision`` with Alembic."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("models").joinpath("migrations")))
+    config.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
+    command.upgrade(config, revision)

@@ -1,0 +1,203 @@
+"""Persistence: the SQLAlchemy 2 tables of the service, and nothing else.
+
+The domain objects in ``models.domain`` stay free of the database; ``models.repository`` maps rows to and from them.
+Every hub-owned row carries ``hub_id`` so that scoping a token to a hub is one filter. Records keep the external ids
+of the problem format (a school's "URN119707", an adviser's "A00012") unique within their hub, so imports, exports
+and solutions speak the same ids as files do.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def now() -> datetime:
+    """Timezone-aware UTC now, the only clock the service writes."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class Hub(Base):
+    __tablename__ = "hubs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    priority_sectors: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class School(Base):
+    __tablename__ = "schools"
+    __table_args__ = (UniqueConstraint("hub_id", "id"),)
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    hub_id: Mapped[str] = mapped_column(ForeignKey("hubs.id", ondelete="CASCADE"), index=True)
+    id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    lat: Mapped[float]
+    lon: Mapped[float]
+    postcode: Mapped[str | None] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16), default="mainstream")
+    pupils: Mapped[int | None]
+    pct_fsm: Mapped[float | None]
+    gatsby: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sectors: Mapped[list[Any]] = mapped_column(default=list)
+    needs: Mapped[list[Any]] = mapped_column(default=list)
+    load: Mapped[float] = mapped_column(default=1.0)
+    wave: Mapped[str | None] = mapped_column(String(64))
+    current_adviser: Mapped[str | None] = mapped_column(String(64))
+    current_cornerstones: Mapped[list[Any]] = mapped_column(default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+
+
+class Adviser(Base):
+    __tablename__ = "advisers"
+    __table_args__ = (UniqueConstraint("hub_id", "id"),)
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    hub_id: Mapped[str] = mapped_column(ForeignKey("hubs.id", ondelete="CASCADE"), index=True)
+    id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(200))
+    company: Mapped[str] = mapped_column(String(128))
+    sectors: Mapped[list[Any]] = mapped_column(default=list)
+    skills: Mapped[list[Any]] = mapped_column(default=list)
+    lat: Mapped[float]
+    lon: Mapped[float]
+    max_travel_km: Mapped[float | None]
+    capacity: Mapped[int] = mapped_column(default=1)
+    conflicts: Mapped[list[Any]] = mapped_column(default=list)
+    unavailable: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+
+
+class Employer(Base):
+    __tablename__ = "employers"
+    __table_args__ = (UniqueConstraint("hub_id", "id"),)
+
+    pk: Mapped[int] = mapped_column(primary_key=True)
+    hub_id: Mapped[str] = mapped_column(ForeignKey("hubs.id", ondelete="CASCADE"), index=True)
+    id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    sectors: Mapped[list[Any]] = mapped_column(default=list)
+    sites: Mapped[list[Any]] = mapped_column(default=list)
+    capacity: Mapped[float]
+    max_travel_km: Mapped[float | None]
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+
+
+class Round(Base):
+    """One term's matching for one hub: its policy, its state, the summary of its last solve."""
+
+    __tablename__ = "rounds"
+    __table_args__ = (UniqueConstraint("hub_id", "term"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hub_id: Mapped[str] = mapped_column(ForeignKey("hubs.id", ondelete="CASCADE"), index=True)
+    term: Mapped[str] = mapped_column(String(32))
+    policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    keep_current: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(16), default="draft")
+    solves: Mapped[int] = mapped_column(default=0)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    published_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Job(Base):
+    """A solve running in a worker process; the API polls it, a crash or hang marks it failed."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="solve")
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    message: Mapped[str] = mapped_column(String(2000), default="")
+    pid: Mapped[int | None]
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class Proposal(Base):
+    """A proposed pairing of a round and the coordinator's decision on it (``version`` is its ETag)."""
+
+    __tablename__ = "proposals"
+    __table_args__ = (
+        UniqueConstraint("round_id", "school_id", "partner_id"),
+        Index("ix_proposals_round_state", "round_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"))
+    school_id: Mapped[str] = mapped_column(String(64))
+    partner_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    cost: Mapped[float]
+    components: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    distance_km: Mapped[float | None]
+    alternatives: Mapped[list[Any]] = mapped_column(default=list)
+    state: Mapped[str] = mapped_column(String(16), default="proposed")
+    reason: Mapped[str | None] = mapped_column(String(1000))
+    solve_no: Mapped[int] = mapped_column(default=1)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class Unmatched(Base):
+    """A school slot the last solve of a round left open, and why."""
+
+    __tablename__ = "unmatched"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
+    school_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(1000), default="")
+
+
+class Decision(Base):
+    """The audit log: every decision, who and when. Rows are only ever inserted (no API updates or deletes)."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id", ondelete="CASCADE"))
+    school_id: Mapped[str] = mapped_column(String(64))
+    partner_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(1000))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Token(Base):
+    """An API token: only its SHA-256 is stored; ``hub_id`` None means every hub (admins)."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    hub_id: Mapped[str | None] = mapped_column(ForeignKey("hubs.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    revoked: Mapped[bool] = mapped_column(default=False)
