@@ -59,7 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     api = HubmatchApi(app)
     errors.register(app)
-    _register(api)
+    _register(app, api)
     _swagger_assets(app)
     app.before_request(lambda: authenticate(db()))
     app.teardown_appcontext(_close_session)
@@ -67,12 +67,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
-def _register(api: Api) -> None:
+def _register(app: Flask, api: Api) -> None:
     from api import exports, hubs, meta, proposals, records, rounds
 
     for module in (meta, hubs, records, rounds, proposals, exports):
         for blueprint in module.BLUEPRINTS:
             api.register_blueprint(blueprint)
+    from api.pages import ui
+
+    app.register_blueprint(ui)  # the review page: HTML, not part of the OpenAPI document
 
 
 def _swagger_assets(app: Flask) -> None:

@@ -9,10 +9,11 @@ do not leak.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 
-from flask import g, request
+from flask import Response, g, redirect, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,9 @@ from models import tables as t
 
 ROLES = ("admin", "hub_lead", "coordinator", "read_only")
 PUBLIC = ("/health", "/version", "/openapi.json", "/docs")
+OPEN_PREFIXES = ("/docs/", "/ui/login", "/ui/static/")
+COOKIE = "hubmatch_token"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 @dataclass(frozen=True)
@@ -52,19 +56,40 @@ def create_token(session: Session, name: str, role: str, hub_id: str | None) -> 
     return token
 
 
-def authenticate(session: Session) -> None:
-    """Set ``g.principal`` from the bearer token, or raise 401 (public paths pass without one)."""
+def csrf_token(token: str) -> str:
+    """The CSRF value of a cookie session: derived from the token, so the server keeps no state for it."""
+    return hmac.new(token.encode("utf-8"), b"hubmatch-csrf", hashlib.sha256).hexdigest()
+
+
+def authenticate(session: Session) -> Response | None:
+    """Set ``g.principal`` from the bearer token (or the review page's cookie), or refuse with 401.
+
+    Public paths pass without a token. A page request without a valid token is sent to the sign-in page. A
+    cookie-authenticated request that changes anything must carry the page's CSRF header.
+    """
     g.principal = None
-    if request.path in PUBLIC or request.path.startswith("/docs"):
-        return
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "Send an API token as 'Authorization: Bearer <token>'.")
-    row = session.scalar(select(t.Token).where(t.Token.digest == digest(token.strip()), t.Token.revoked.is_(False)))
+    if request.path in PUBLIC or request.path.startswith(OPEN_PREFIXES):
+        return None
+    scheme, _, bearer = request.headers.get("Authorization", "").partition(" ")
+    header_token = bearer.strip() if scheme.lower() == "bearer" else ""
+    token = header_token or request.cookies.get(COOKIE, "")
+    from_cookie = not header_token
+    row = session.scalar(select(t.Token).where(t.Token.digest == digest(token), t.Token.revoked.is_(False))) \
+        if token else None
     if row is None:
+        if request.path.startswith("/ui"):
+            return redirect(url_for("ui.login", next=request.path))
+        if not token:
+            raise ApiError(401, "Send an API token as 'Authorization: Bearer <token>'.")
         raise ApiError(401, "The API token is not valid.")
+    if from_cookie:
+        g.csrf = csrf_token(token)
+        sent = request.headers.get("X-CSRF-Token", "")
+        if request.method not in SAFE_METHODS and not request.path.startswith("/ui/") \
+                and not hmac.compare_digest(sent, g.csrf):
+            raise ApiError(403, "A request signed in by cookie must send the page's X-CSRF-Token header.")
     g.principal = Principal(row.name, row.role, row.hub_id)
+    return None
 
 
 def principal() -> Principal:
