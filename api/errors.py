@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask
+from flask import Flask, has_request_context, render_template, request
 from marshmallow import Schema, fields
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -54,7 +54,10 @@ class ErrorSchema(Schema):
     error = fields.Nested(ErrorBodySchema, required=True)
 
 
-def body(status: int, message: str, code: str | None = None, details: Any = None) -> tuple[dict, int]:
+def body(status: int, message: str, code: str | None = None, details: Any = None) -> tuple[Any, int]:
+    """The JSON error (or, for the review pages, the same error as a small HTML page)."""
+    if has_request_context() and request.path.startswith("/ui"):
+        return render_template("error.html", status=status, message=message), status
     return {"error": {"code": code or CODES.get(status, "error"), "message": message, "details": details}}, status
 
 
