@@ -78,7 +78,7 @@ def authenticate(session: Session) -> Response | None:
         if token else None
     if row is None:
         if request.path.startswith("/ui"):
-            return redirect(url_for("ui.login", next=request.path))
+            return redirect(url_for("ui.login", next=request.full_path.rstrip("?")))
         if not token:
             raise ApiError(401, "Send an API token as 'Authorization: Bearer <token>'.")
         raise ApiError(401, "The API token is not valid.")

@@ -70,7 +70,8 @@ def http_error(error: HTTPException) -> tuple[dict, int, dict]:
     if status == 422 and details:
         message = "The request is not valid: see details."
     payload, status = body(status, message, details=details)
-    return payload, status, data.get("headers", {})
+    own = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}  # e.g. a 405's Allow
+    return payload, status, {**own, **(data.get("headers") or {})}
 
 
 def register(app: Flask) -> None:

@@ -120,11 +120,12 @@ def school_rows(round_: t.Round) -> list[SchoolRow]:
 
 
 def keep(row: SchoolRow, show: str, rows: list[SchoolRow]) -> bool:
-    """Whether a school passes the page's filter ("low score" is the costliest quarter of matched schools)."""
+    """Whether a school passes the page's filter: "unmatched" is a school with no partner in a role it wanted one
+    in; "low score" is the costliest quarter of matched schools; "long distance" a pairing of 20 km or more."""
     if show == "undecided":
         return any(p.state == "proposed" for p in row.proposals)
     if show == "unmatched":
-        return bool(row.unmatched)
+        return _without_partner(row)
     if show == "long_distance":
         return row.longest_km >= LONG_KM
     if show == "low_score":
