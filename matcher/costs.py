@@ -1,13 +1,15 @@
 """Named cost components of every candidate, vectorised over the candidate arrays.
 
-Each component is normalised to [0, 1] (distance can pass 1 only on a locked pair out of reach) and multiplied by
+Each component is normalised to [0, 1] (distance can pass 1 only on a locked pair out of reach; continuity is a
+reward, in [-1, 0]) and multiplied by
 its policy weight, so the total is a weighted sum a coordinator can read back component by component:
 
 - ``distance``: km over the partner's travel radius;
 - ``sector``: 1 minus the best fit between the partner's sectors and what the school wants (its own sectors count 1,
   the hub's priority sectors count their weight);
 - ``need``: 1 minus the school's need, so needier schools are cheaper to serve and come first;
-- ``continuity``: 1 when the school has a current partner in this role and this is not it.
+- ``continuity``: -1 on the school's current pairing: keeping it is cheaper, by the continuity weight, than any
+  change, leaving the school without a partner included (a charge on the other pairs would not see that case).
 
 A pair imported with a ``cost`` carries that cost alone, as the ``given`` component. Solvers see integer
 ``units`` (thousandths), so that flow, CP-SAT and MIP optimise exactly the same numbers.
@@ -53,7 +55,7 @@ def score(problem: Problem, graph: CandidateGraph) -> Costs:
     comps[:, 0] = w.distance * graph.distance_km / graph.partners.radius_km[graph.partner]
     comps[:, 1] = w.sector * (1.0 - sector_fit(problem, graph))
     comps[:, 2] = w.need * (1.0 - need[graph.school])
-    comps[:, 3] = w.continuity * _discontinuity(problem, graph)
+    comps[:, 3] = -w.continuity * _is_current(problem, graph)
     comps[given, :4] = 0.0
     comps[given, 4] = graph.given_cost[given]
     total = comps.sum(axis=1)
@@ -107,15 +109,13 @@ def sector_fit(problem: Problem, graph: CandidateGraph) -> np.ndarray:
     return fit
 
 
-def _discontinuity(problem: Problem, graph: CandidateGraph) -> np.ndarray:
-    """1.0 where the school has a current partner in this role and the candidate is someone else."""
+def _is_current(problem: Problem, graph: CandidateGraph) -> np.ndarray:
+    """1.0 where the candidate is the school's current pairing in this role (from last term or a previous solve)."""
     at = {pid: j for j, pid in enumerate(graph.partners.ids)}
     n = graph.partners.size
     if graph.role == "adviser":
         current = [[s.current_adviser] if s.current_adviser else [] for s in problem.schools]
     else:
         current = [list(s.current_cornerstones) for s in problem.schools]
-    has_current = np.array([bool(c) for c in current], dtype=bool)
     keys = np.array([i * n + at[c] for i, cs in enumerate(current) for c in cs if c in at], dtype=np.int64)
-    kept = np.isin(graph.school * n + graph.partner, keys)
-    return (has_current[graph.school] & ~kept).astype(np.float64)
+    return np.isin(graph.school * n + graph.partner, keys).astype(np.float64)

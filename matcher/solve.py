@@ -69,7 +69,8 @@ def role_input(problem: Problem, role: Role) -> RoleInput:
 
 
 def with_previous(problem: Problem, previous: Solution) -> Problem:
-    """The problem with the previous solution's pairings as each school's current partners."""
+    """The problem with the previous solution's pairings as each school's current partners (and none for a school
+    the previous solution left without one: last year's partner of an unmatched school is not this year's)."""
     advisers: dict[str, str] = {}
     cornerstones: dict[str, list[str]] = {}
     for a in previous.assignments:
@@ -80,8 +81,8 @@ def with_previous(problem: Problem, previous: Solution) -> Problem:
     schools = tuple(
         dataclasses.replace(
             s,
-            current_adviser=advisers.get(s.id, s.current_adviser),
-            current_cornerstones=tuple(cornerstones.get(s.id, s.current_cornerstones)),
+            current_adviser=advisers.get(s.id),
+            current_cornerstones=tuple(cornerstones.get(s.id, ())),
         )
         for s in problem.schools
     )

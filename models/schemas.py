@@ -250,14 +250,15 @@ class ProblemSchema(_Strict):
 
 def load_problem(raw: Any) -> Problem:
     """Validate a problem document (already parsed JSON) and build the Problem, or raise ProblemError."""
-    from models.validation import check_problem
+    from models.validation import RecordIds, check_problem, reference_faults
 
     if not isinstance(raw, dict):
         raise ProblemError([Fault("problem", "", "A problem is a JSON object.")])
     try:
         problem = ProblemSchema().load(raw)
     except ValidationError as err:
-        raise ProblemError(faults_from_marshmallow(err.messages, raw)) from None
+        field_faults = faults_from_marshmallow(err.messages, raw)
+        raise ProblemError(field_faults + reference_faults(RecordIds.of_raw(raw))) from None
     check_problem(problem)
     return problem
 

@@ -8,23 +8,73 @@ schools that have since left; they are ignored, not refused, because last term's
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from models.domain import Policy, Problem
 from models.errors import Fault, ProblemError
 
 
+@dataclass(frozen=True)
+class RecordIds:
+    """The ids a problem declares and the pairs that reference them: enough for the reference checks."""
+
+    schools: list[str]
+    advisers: list[str]
+    employers: list[str]
+    pairs: list[tuple[str, str]]
+
+    @classmethod
+    def of(cls, problem: Problem) -> RecordIds:
+        return cls(
+            [s.id for s in problem.schools],
+            [a.id for a in problem.advisers],
+            [e.id for e in problem.employers],
+            [(p.school, p.partner) for p in problem.pairs],
+        )
+
+    @classmethod
+    def of_raw(cls, raw: Mapping[str, Any]) -> RecordIds:
+        """Best effort on a document that failed field validation: records without a string id are skipped."""
+
+        def ids(name: str) -> list[str]:
+            records = raw.get(name)
+            return (
+                [r["id"] for r in records if isinstance(r, dict) and isinstance(r.get("id"), str)]
+                if isinstance(records, list)
+                else []
+            )
+
+        pairs = raw.get("pairs") if isinstance(raw.get("pairs"), list) else []
+        return cls(
+            ids("schools"),
+            ids("advisers"),
+            ids("employers"),
+            [
+                (p["school"], p["partner"])
+                for p in pairs
+                if isinstance(p, dict) and isinstance(p.get("school"), str) and isinstance(p.get("partner"), str)
+            ],
+        )
+
+
 def check_problem(problem: Problem) -> None:
     """Raise ProblemError listing every cross-record fault, or return None for a sound problem."""
-    faults = [
-        *_duplicates("schools", (s.id for s in problem.schools)),
-        *_duplicates("advisers", (a.id for a in problem.advisers)),
-        *_duplicates("employers", (e.id for e in problem.employers)),
-        *_shared_partner_ids(problem),
-        *_pair_faults(problem),
-    ]
+    faults = reference_faults(RecordIds.of(problem)) + _locked_faults(problem)
     if faults:
         raise ProblemError(faults)
+
+
+def reference_faults(ids: RecordIds) -> list[Fault]:
+    """Duplicate ids, an employer reusing an adviser's id, and pairs that name unknown records or repeat."""
+    return [
+        *_duplicates("schools", ids.schools),
+        *_duplicates("advisers", ids.advisers),
+        *_duplicates("employers", ids.employers),
+        *_shared_partner_ids(ids),
+        *_pair_references(ids),
+    ]
 
 
 def _duplicates(collection: str, ids: Iterable[str]) -> list[Fault]:
@@ -40,42 +90,50 @@ def _duplicates(collection: str, ids: Iterable[str]) -> list[Fault]:
     return faults
 
 
-def _shared_partner_ids(problem: Problem) -> list[Fault]:
-    advisers = {a.id for a in problem.advisers}
+def _shared_partner_ids(ids: RecordIds) -> list[Fault]:
+    advisers = set(ids.advisers)
     return [
-        Fault(f"employers[{i}] ({e.id})", "id", "Id already used by an adviser; partner ids must be unique.")
-        for i, e in enumerate(problem.employers)
-        if e.id in advisers
+        Fault(f"employers[{i}] ({e})", "id", "Id already used by an adviser; partner ids must be unique.")
+        for i, e in enumerate(ids.employers)
+        if e in advisers
     ]
 
 
-def _pair_faults(problem: Problem) -> list[Fault]:
+def _pair_references(ids: RecordIds) -> list[Fault]:
+    schools, partners = set(ids.schools), set(ids.advisers) | set(ids.employers)
+    faults: list[Fault] = []
+    seen: dict[tuple[str, str], int] = {}
+    for index, (school, partner) in enumerate(ids.pairs):
+        name = f"pairs[{index}] ({school}~{partner})"
+        if school not in schools:
+            faults.append(Fault(name, "school", f"Unknown school id {school!r}."))
+        if partner not in partners:
+            faults.append(Fault(name, "partner", f"Unknown adviser or employer id {partner!r}."))
+        if (school, partner) in seen:
+            faults.append(Fault(name, "partner", f"Same pair as pairs[{seen[school, partner]}]."))
+        seen.setdefault((school, partner), index)
+    return faults
+
+
+def _locked_faults(problem: Problem) -> list[Fault]:
+    """Locked pairs that cannot all hold: an unavailable adviser, over a partner's capacity or a school's slots."""
     schools = {s.id: s for s in problem.schools}
     advisers = {a.id: a for a in problem.advisers}
     employers = {e.id: e for e in problem.employers}
     faults: list[Fault] = []
-    seen: dict[tuple[str, str], int] = {}
     locked_load: dict[str, float] = defaultdict(float)
     locked_slots: Counter[tuple[str, str]] = Counter()
     for index, pair in enumerate(problem.pairs):
-        name = f"pairs[{index}] ({pair.school}~{pair.partner})"
-        if pair.school not in schools:
-            faults.append(Fault(name, "school", f"Unknown school id {pair.school!r}."))
-        if pair.partner not in advisers and pair.partner not in employers:
-            faults.append(Fault(name, "partner", f"Unknown adviser or employer id {pair.partner!r}."))
-        if (pair.school, pair.partner) in seen:
-            faults.append(Fault(name, "partner", f"Same pair as pairs[{seen[pair.school, pair.partner]}]."))
-        seen.setdefault((pair.school, pair.partner), index)
-        if not pair.locked or pair.school not in schools:
+        if not pair.locked or pair.school not in schools or not (pair.partner in advisers or pair.partner in employers):
             continue
-        if pair.partner in advisers and advisers[pair.partner].unavailable:
+        name = f"pairs[{index}] ({pair.school}~{pair.partner})"
+        role = "adviser" if pair.partner in advisers else "cornerstone"
+        if role == "adviser" and advisers[pair.partner].unavailable:
             faults.append(Fault(name, "locked", f"Adviser {pair.partner!r} is unavailable this round."))
-        if pair.partner in advisers or pair.partner in employers:
-            role = "adviser" if pair.partner in advisers else "cornerstone"
-            locked_slots[pair.school, role] += 1
-            locked_load[pair.partner] += 1.0 if role == "adviser" else (pair.load or schools[pair.school].load)
-            faults += _over_capacity(name, pair.partner, locked_load[pair.partner], advisers, employers)
-            faults += _over_slots(name, role, locked_slots[pair.school, role], problem.policy)
+        locked_slots[pair.school, role] += 1
+        locked_load[pair.partner] += 1.0 if role == "adviser" else (pair.load or schools[pair.school].load)
+        faults += _over_capacity(name, pair.partner, locked_load[pair.partner], advisers, employers)
+        faults += _over_slots(name, role, locked_slots[pair.school, role], problem.policy)
     return faults
 
 

@@ -82,8 +82,10 @@ def _distinct_sector_rows(inp: RoleInput, free: np.ndarray) -> Iterator[Row]:
 
 def _groups(keys: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     """(key, positions) for each distinct key, in key order; positions ascending."""
+    if not len(keys):
+        return
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) if len(keys) else np.zeros(0, int)
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
     for start, stop in zip(starts, np.r_[starts[1:], len(keys)], strict=True):
         yield int(sorted_keys[start]), order[start:stop]

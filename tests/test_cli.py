@@ -1,0 +1,161 @@
+"""The ``hubmatch`` command, driven through ``hubmatch.cli.main`` with argument lists."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import CENTRE, Record, adviser, document, employer, north, school
+
+from hubmatch.cli import main
+from matcher import solve
+from models import dump_solution, load_problem
+
+SOLUTION_KEYS = {"status", "objective", "bound", "gap", "assignments", "unmatched", "stats"}
+TIMINGS = ("solve_seconds", "build_seconds", "total_seconds")
+
+
+def small() -> Record:
+    return document(
+        [school("s0", *CENTRE), school("s1", *north(4)), school("far", *north(90))],
+        [adviser("a0", *north(1)), adviser("a1", *north(5))],
+        [employer("e0", [north(2)], capacity=2)],
+    )
+
+
+def write(path: Path, data: Any) -> Path:
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def untimed(doc: dict[str, Any]) -> dict[str, Any]:
+    return {**doc, "stats": {k: v for k, v in doc["stats"].items() if k not in TIMINGS}}
+
+
+def test_solve_writes_the_solution_document(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    problem, out = write(tmp_path / "p.json", small()), tmp_path / "sub" / "solution.json"
+    assert main(["solve", str(problem), "-o", str(out)]) == 0
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert set(written) == SOLUTION_KEYS
+    assert untimed(written) == untimed(json.loads(json.dumps(dump_solution(solve(load_problem(small()))))))
+    assert (written["status"], written["gap"]) == ("optimal", 0.0)
+    assert {(a["school"], a["partner"]) for a in written["assignments"]} == {
+        ("s0", "a0"),
+        ("s1", "a1"),
+        ("s0", "e0"),
+        ("s1", "e0"),
+    }
+    assert [(u["school"], u["role"], u["reason"]) for u in written["unmatched"]] == [
+        ("far", "adviser", "out_of_reach"),
+        ("far", "cornerstone", "out_of_reach"),
+    ]
+    stdout = capsys.readouterr().out
+    assert "status optimal" in stdout
+    assert stdout.endswith(f"solution written to {out}\n")
+    assert list(out.parent.iterdir()) == [out]
+
+
+def test_solve_options_reach_the_solver(tmp_path: Path) -> None:
+    problem, out = write(tmp_path / "p.json", small()), tmp_path / "s.json"
+    assert (
+        main(["solve", str(problem), "-o", str(out), "--solver", "mip", "--time-limit", "5", "--alternatives", "0"])
+        == 0
+    )
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert written["stats"]["solver"] == {"adviser": "mip", "cornerstone": "mip"}
+    assert all(a["alternatives"] == [] for a in written["assignments"])
+
+
+def test_solve_with_previous_keeps_pairings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    problem, first, second = write(tmp_path / "p.json", small()), tmp_path / "1.json", tmp_path / "2.json"
+    assert main(["solve", str(problem), "-o", str(first)]) == 0
+    assert main(["solve", str(problem), "-o", str(second), "--previous", str(first)]) == 0
+    assert "pairings: 4 kept, 0 changed, 0 new" in capsys.readouterr().out
+    pairs = [{(a["school"], a["partner"]) for a in json.loads(p.read_text())["assignments"]} for p in (first, second)]
+    assert pairs[0] == pairs[1]
+
+
+def test_bad_problem_exits_2_writes_nothing_and_lists_faults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = small()
+    raw["schools"][0]["lat"] = 91
+    raw["advisers"][1]["capacity"] = -1
+    problem, out = write(tmp_path / "p.json", raw), tmp_path / "solution.json"
+    assert main(["solve", str(problem), "-o", str(out)]) == 2
+    assert not out.exists() and not list(tmp_path.glob("solution*"))
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "error: invalid problem: 2 fault(s)\n"
+        "  schools[0] (s0): lat: Must be greater than or equal to -90 and less than or equal to 90.\n"
+        "  advisers[1] (a1): capacity: Must be greater than or equal to 0.\n"
+    )
+
+
+def test_bad_problem_leaves_an_earlier_output_alone(tmp_path: Path) -> None:
+    raw = small()
+    raw["pairs"] = [{"school": "nobody", "partner": "a0"}]
+    problem, out = write(tmp_path / "p.json", raw), tmp_path / "solution.json"
+    out.write_text("earlier", encoding="utf-8")
+    assert main(["solve", str(problem), "-o", str(out)]) == 2
+    assert out.read_text(encoding="utf-8") == "earlier"
+
+
+def test_malformed_json_exits_2_with_line_and_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = '{"hub": {"id": "h",\n  "name": "H"},\n  "schools": [,]\n}'
+    problem, out = tmp_path / "p.json", tmp_path / "s.json"
+    problem.write_text(text, encoding="utf-8")
+    assert main(["solve", str(problem), "-o", str(out)]) == 2
+    assert not out.exists()
+    # the third line is '  "schools": [,]': the stray comma is its 15th character
+    assert capsys.readouterr().err == (f"error: {problem}: not valid JSON: Expecting value at line 3, column 15\n")
+
+
+def test_missing_and_non_utf8_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing.json"
+    assert main(["validate", str(missing)]) == 2
+    assert capsys.readouterr().err == f"error: {missing}: no such file\n"
+    latin = tmp_path / "latin.json"
+    latin.write_bytes('{"hub": "caf\u00e9"}'.encode("latin-1"))
+    assert main(["validate", str(latin)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {latin}: not UTF-8 text")
+
+
+def test_demo_runs_the_lancashire_round(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo.json"
+    assert main(["demo", "-o", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert "status optimal" in stdout
+    assert stdout.startswith("Lancashire Careers Hub: 84 schools, 90 advisers, 15 Cornerstone Employers\n")
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert set(written) == SOLUTION_KEYS
+    assert written["status"] == "optimal"
+
+
+def test_validate_reports_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    problem = write(tmp_path / "p.json", small())
+    assert main(["validate", str(problem)]) == 0
+    assert capsys.readouterr().out == "valid: 3 schools, 2 advisers, 1 Cornerstone Employers, 0 pair rules\n"
+
+
+def test_validate_refuses_a_bad_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    problem = write(tmp_path / "p.json", [small()])
+    assert main(["validate", str(problem)]) == 2
+    assert capsys.readouterr().err == "error: invalid problem: 1 fault(s)\n  problem: A problem is a JSON object.\n"
+
+
+def test_fixture_writes_a_valid_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cumbria.json"
+    assert main(["fixture", "cumbria", "-o", str(out)]) == 0
+    assert main(["validate", str(out)]) == 0
+    assert capsys.readouterr().out.endswith("valid: 39 schools, 30 advisers, 6 Cornerstone Employers, 0 pair rules\n")
+
+
+def test_unknown_solver_is_a_usage_error(tmp_path: Path) -> None:
+    problem = write(tmp_path / "p.json", small())
+    with pytest.raises(SystemExit) as caught:
+        main(["solve", str(problem), "-o", str(tmp_path / "s.json"), "--solver", "simplex"])
+    assert caught.value.code == 2
