@@ -106,7 +106,7 @@ def _kind(establishment: str) -> str:
         return "send"
     if "pupil referral" in text or "alternative provision" in text:
         return "ap"
-    if "college" in text or "sixth form" in text:
+    if any(word in text for word in ("college", "sixth form", "further education", "16 to 19")):
         return "college"
     return "mainstream"
 

@@ -17,7 +17,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from sqlalchemy import func, select
 
 from api.app import db
-from api.auth import Principal, require
+from api.auth import Principal, principal, require
 from api.errors import ApiError
 from api.rounds import visible_round
 from models import tables as t
@@ -90,10 +90,12 @@ def etag(proposal: t.Proposal) -> str:
 
 
 def visible_proposal(proposal_id: int) -> t.Proposal:
+    """The proposal, if its hub is visible to the caller; else the same 404 as for no such proposal (the other
+    hub's round id must not leak)."""
     proposal = db().get(t.Proposal, proposal_id)
-    if proposal is None:
+    round_ = db().get(t.Round, proposal.round_id) if proposal is not None else None
+    if proposal is None or round_ is None or not principal().sees(round_.hub_id):
         raise ApiError(404, f"No proposal {proposal_id}.")
-    visible_round(proposal.round_id)
     return proposal
 
 

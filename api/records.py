@@ -25,6 +25,7 @@ from models.repository import FIELDS, columns
 from models.schemas import AdviserSchema, EmployerSchema, SchoolSchema
 
 PRIVATE = {"advisers": ("lat", "lon")}
+PUBLISHED = ("current_adviser", "current_cornerstones")
 
 
 class PageArgs(Schema):
@@ -87,8 +88,8 @@ def record_blueprint(collection: str, schema: type[Schema], table: Any, filters:
             visible_hub(db(), hub_id)
             query = select(table).where(table.hub_id == hub_id)
             if args.get("q"):
-                like = f"%{args['q']}%"
-                query = query.where(or_(table.id.ilike(like), table.name.ilike(like)))
+                like = "%" + args["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                query = query.where(or_(table.id.ilike(like, escape="\\"), table.name.ilike(like, escape="\\")))
             for name in filters:
                 if name in args:
                     query = query.where(_filter(table, name, args[name]))
@@ -168,6 +169,8 @@ def import_records(hub_id: str, table: Any, records: list[Any], wave: str | None
             created += 1
         else:
             for key, value in values.items():
+                if key in PUBLISHED and not value:
+                    continue  # an import never clears published pairings: publishing a round changes them
                 setattr(row, key, value)
             updated += 1
     db().commit()

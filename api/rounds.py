@@ -20,6 +20,7 @@ from api.auth import principal, require, visible_hub
 from api.errors import ApiError
 from api.records import _validate_rows, import_records
 from models import tables as t
+from models.domain import Policy
 from models.repository import publish
 from models.schemas import PolicySchema, SchoolSchema
 
@@ -31,7 +32,7 @@ TERM = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$", error="A term looks
 
 class RoundCreateSchema(Schema):
     term = fields.String(required=True, validate=TERM)
-    policy = fields.Nested(PolicySchema, load_default=dict)
+    policy = fields.Nested(PolicySchema, load_default=Policy)  # stored in full: the defaults of its day
     keep_current = fields.Boolean(
         load_default=False, metadata={"description": "lock the hub's published pairings (a wave that moves nobody)"}
     )

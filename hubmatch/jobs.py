@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +23,7 @@ from models import tables as t
 from models.store import transaction
 
 GRACE_S = 30.0
+QUEUE_GRACE_S = 60.0  # a job queued this recently may be starting in another server process: not stale yet
 
 
 class JobRunner:
@@ -72,15 +74,21 @@ class JobRunner:
 
     def recover(self) -> int:
         """Fail the jobs that a stopped service left queued or running; return how many."""
+        cutoff = t.now() - timedelta(seconds=QUEUE_GRACE_S)
         with transaction(self.factory) as session:
             stale = [
                 j.id
                 for j in session.scalars(select(t.Job).where(t.Job.state.in_(("queued", "running"))))
-                if not _alive(j.pid)
+                if not _alive(j.pid) and (j.state == "running" or _aware(j.created_at) < cutoff)
             ]
         for job_id in stale:
             fail(self.factory, job_id, "the service restarted while this job ran; solve the round again")
         return len(stale)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives back naive datetimes; the service only ever writes UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _alive(pid: int | None) -> bool:

@@ -24,9 +24,9 @@ def run(job_id: str, factory: sessionmaker[Session]) -> None:
     with transaction(factory) as session:
         job = _job(session, job_id)
         job.state, job.pid, job.started_at = "running", os.getpid(), t.now()
-        round_ = _round(session, job)
-        problem = round_problem(session, round_)
     try:
+        with transaction(factory) as session:
+            problem = round_problem(session, _round(session, _job(session, job_id)))
         solution = solve(problem, time_limit_s=problem.policy.time_limit_s)
         with transaction(factory) as session:
             job = _job(session, job_id)

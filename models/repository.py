@@ -177,7 +177,7 @@ def store_solution(session: Session, round_: t.Round, solution: Solution) -> Non
     )
     round_.solves = solve_no
     round_.state = "proposed"
-    round_.summary = solution_summary(solution)
+    round_.summary = {**round_.summary, **solution_summary(solution)}  # keeps what a wave recorded
 
 
 def solution_summary(solution: Solution) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 08:24:12.435780
+Create Date: 2026-11-23 09:21:12.364084
 """
 
 import sqlalchemy as sa
@@ -164,6 +164,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["round_id"], ["rounds.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("round_id", "school_id", "partner_id"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("proposals", schema=None) as batch_op:
         batch_op.create_index("ix_proposals_round_state", ["round_id", "state"], unique=False)
