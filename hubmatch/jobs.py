@@ -73,7 +73,11 @@ class JobRunner:
             thread.join(timeout_s)
 
     def recover(self) -> int:
-        """Fail the jobs that a stopped service left queued or running; return how many."""
+        """Fail the jobs that a stopped service left queued or running; return how many.
+
+        Runs at start-up and again before each new solve, so a job queued just before a crash (which start-up
+        spares for QUEUE_GRACE_S, as another server process may be starting it) cannot hold its round forever.
+        """
         cutoff = t.now() - timedelta(seconds=QUEUE_GRACE_S)
         with transaction(self.factory) as session:
             stale = [
@@ -92,10 +96,15 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _alive(pid: int | None) -> bool:
+    """Whether a worker process still runs (a zombie, dead but not yet reaped by its parent, does not)."""
     if pid is None:
         return False
     try:
         os.kill(pid, 0)
     except OSError:
         return False
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
