@@ -8,7 +8,9 @@ from typing import Any
 
 from flask import Flask, g, send_from_directory
 from flask_smorest import Api
+from flask_smorest.spec.plugins import integerconverter2paramschema
 from sqlalchemy.orm import Session
+from werkzeug.routing import IntegerConverter
 
 from api import errors
 from api.auth import authenticate
@@ -17,6 +19,15 @@ from hubmatch.jobs import JobRunner
 from models.store import database_url, make_engine, migrate, session_factory
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns (PostgreSQL INTEGER)
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` path parameters are row ids: a value beyond any id is no route (404), not a database error."""
+
+    def __init__(self, url_map, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 class HubmatchApi(Api):
@@ -57,7 +68,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["hubmatch.jobs"] = runner = JobRunner(factory, url)
     runner.recover()
 
+    app.url_map.converters["int"] = IdConverter
     api = HubmatchApi(app)
+    api.register_converter(IdConverter, integerconverter2paramschema)
     errors.register(app)
     _register(app, api)
     _swagger_assets(app)

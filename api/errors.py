@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, has_request_context, render_template, request
 from marshmallow import Schema, fields
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -83,12 +83,27 @@ def register(app: Flask) -> None:
         lambda e: body(409, "Someone else changed this record first; reload it and try again.", "conflict"),
     )
     app.register_error_handler(IntegrityError, _integrity)
+    app.register_error_handler(RecursionError, _too_deep)
+    app.register_error_handler(DataError, _unstorable)
     app.register_error_handler(Exception, _unexpected)
 
 
 def _integrity(error: IntegrityError) -> tuple[dict, int]:
     log.info("integrity error: %s", error.orig)
     return body(409, "The change conflicts with existing data (a duplicate id or a missing reference).", "conflict")
+
+
+def _unstorable(error: DataError) -> tuple[dict, int]:
+    """A value the database cannot hold (PostgreSQL: a NUL character in text); the transaction is rolled back."""
+    log.info("data error: %s", error.orig)
+    return body(422, "A value cannot be stored: text may not contain NUL characters.", "invalid_input")
+
+
+def _too_deep(error: RecursionError) -> tuple[dict, int] | tuple[dict, int, dict]:
+    """A JSON body nested thousands deep overflows the JSON parsers (Flask's and webargs'): the client's fault."""
+    if has_request_context() and request.is_json:
+        return body(400, "The JSON body is nested too deeply.")
+    return _unexpected(error)
 
 
 def _unexpected(error: Exception) -> tuple[dict, int] | tuple[dict, int, dict]:

@@ -53,7 +53,7 @@ class ProposalPageSchema(Schema):
 
 
 class ProposalArgs(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))  # offset fits 64 bits
     per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
     state = fields.String(validate=validate.OneOf(["proposed", "approved", "rejected", "locked"]))
     role = fields.String(validate=validate.OneOf(["adviser", "cornerstone"]))

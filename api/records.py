@@ -29,7 +29,7 @@ PUBLISHED = ("current_adviser", "current_cornerstones")
 
 
 class PageArgs(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))  # offset fits 64 bits
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
     q = fields.String(validate=validate.Length(max=100), metadata={"description": "id or name contains"})
 

@@ -147,8 +147,9 @@ def _loads(problem: Problem, role: Role, school: np.ndarray, keys: np.ndarray, f
     if role == "adviser":
         return np.ones(len(keys))
     load = np.array([s.load for s in problem.schools], dtype=np.float64)[school]
-    with_load = [p for p in pairs if p.load is not None]
-    load[flag(with_load)] = [p.load for p in with_load]
+    for pair in pairs:  # one at a time: a pair out of reach and not locked has no row
+        if pair.load is not None:
+            load[flag([pair])] = pair.load
     return load
 
 

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from tests.ui.conftest import Served
+from ui_harness import Served
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("HUBMATCH_ARTIFACTS", "out/test-artifacts"))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
-
-from tests.ui.conftest import Served
+from ui_harness import Served
 
 
 def signed_in(served: Served, role: str):  # type: ignore[no-untyped-def]
