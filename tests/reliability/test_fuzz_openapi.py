@@ -62,8 +62,9 @@ def known_parameters(label: str, seeded: Seeded) -> dict[str, Any]:
 
 
 def fuzz(app: Flask, examples: int) -> dict[str, Any]:
-    """Fuzz every operation but the excluded ones; the run's figures and every failure found."""
-    seeded = seed(app)
+    """Fuzz every operation but the excluded ones; the run's figures and every failure found. Each run seeds its
+    own hub, so the quick and the longer run can share one app."""
+    seeded = seed(app, f"fuzz{examples}")
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
     headers = {"Authorization": f"Bearer {seeded.admin_token}"}
     operations = [result.ok() for result in schema.get_all_operations()]
