@@ -10,8 +10,9 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -423,3 +424,27 @@ def _random_pairs(rng: random.Random, doc: Record) -> list[Record]:
             rng.uniform(-1, 3), 3
         )
     return list(pairs.values())
+
+
+def race(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run the calls at once, one thread each, released together by a barrier; their results in order
+    (an exception in any thread fails the test)."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[i] = calls[i]()
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    assert all(r is not None for r in results)
+    return results

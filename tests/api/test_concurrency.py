@@ -3,12 +3,11 @@ client and token, released together by a barrier."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from helpers import race
 
 pytestmark = pytest.mark.backends("postgresql")
 
@@ -16,27 +15,6 @@ THREADS = 16
 STATES = {"approve": "approved", "lock": "locked"}
 
 
-def race(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run the calls at once in threads; their replies in order (an exception in a thread fails the test)."""
-    barrier = threading.Barrier(len(calls))
-    replies: list[Any] = [None] * len(calls)
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            replies[i] = calls[i]()
-        except BaseException as err:
-            errors.append(err)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors, errors
-    assert all(r is not None for r in replies)
-    return replies
 
 
 @pytest.fixture

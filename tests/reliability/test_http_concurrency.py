@@ -15,16 +15,16 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import requests
+from helpers import race
 
 import fixtures
 from api.auth import create_token
@@ -134,26 +134,6 @@ def solved_round(service: dict[str, Any]) -> dict[str, Any]:
     return {"id": round_id, "proposals": proposals, "lead": lead}
 
 
-def race(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run the calls at once, one thread each, released together by a barrier; their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = calls[i]()
-        except BaseException as err:
-            errors.append(err)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not errors, errors
-    return results
 
 
 def audit(service: dict[str, Any], round_id: int) -> list[tuple]:
