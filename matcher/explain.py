@@ -53,30 +53,51 @@ def assignments(problem: Problem, inp: RoleInput, chosen: np.ndarray, n_alternat
 
 def alternatives(inp: RoleInput, chosen: np.ndarray, k: int) -> dict[int, list[dict]]:
     """For each chosen candidate, the k cheapest other candidates of its school: the cost difference, the distance,
-    and whether that partner is full (a cheaper alternative is always full, or taken by a needier school)."""
+    and whether that partner is full (a cheaper alternative is always full, or taken by a needier school).
+
+    Vectorised: one sort of the unchosen candidates by (school, cost), then a (chosen x k) block of positions in it,
+    so only the few thousand listed alternatives are ever turned into Python objects.
+    """
     g, units = inp.graph, inp.costs.units
-    order = np.lexsort((units, g.school))
+    rows = np.flatnonzero(chosen)
+    if not len(rows) or k <= 0:
+        return {}
+    order = _by_school_and_cost(g.school, units)
     order = order[~chosen[order]]
     starts = np.searchsorted(g.school[order], np.arange(g.n_schools + 1))
+    school = g.school[rows]
+    at = starts[school][:, None] + np.arange(k)
+    valid = at < starts[school + 1][:, None]
+    alt = order[at[valid]]
+    owner = np.repeat(np.arange(len(rows)), valid.sum(axis=1))
     room, company_full, _ = _room_left(inp, chosen)
-    full = room[g.partner] + 1e-9 < g.load
+    full = room[g.partner[alt]] + 1e-9 < g.load[alt]
     if company_full is not None:
-        full |= company_full[g.partners.company[g.partner]]
-    full = full.tolist()
-    ids, unit_list, km = g.partners.ids, units.tolist(), np.round(g.distance_km, 2).tolist()
-    partner = g.partner.tolist()
-    out: dict[int, list[dict]] = {}
-    for c, s in zip(np.flatnonzero(chosen).tolist(), g.school[chosen].tolist(), strict=True):
-        out[c] = [
-            {
-                "partner": ids[partner[o]],
-                "cost_delta": (unit_list[o] - unit_list[c]) / SCALE,
-                "distance_km": km[o],
-                "full": full[o],
-            }
-            for o in order[starts[s] : min(starts[s] + k, starts[s + 1])].tolist()
-        ]
+        full |= company_full[g.partners.company[g.partner[alt]]]
+    out: dict[int, list[dict]] = {c: [] for c in rows.tolist()}
+    listed = zip(
+        rows[owner].tolist(),
+        [g.partners.ids[j] for j in g.partner[alt].tolist()],
+        ((units[alt] - units[rows[owner]]) / SCALE).tolist(),
+        np.round(g.distance_km[alt], 2).tolist(),
+        full.tolist(),
+        strict=True,
+    )
+    for c, partner, delta, km, is_full in listed:
+        out[c].append({"partner": partner, "cost_delta": delta, "distance_km": km, "full": is_full})
     return out
+
+
+def _by_school_and_cost(school: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """Candidate order by school, then cost, then position: one stable sort of a combined integer key (three
+    times faster than ``np.lexsort`` on the two columns)."""
+    if not len(units):
+        return np.zeros(0, dtype=np.int64)
+    low = int(units.min())
+    span = int(units.max()) - low + 1
+    if span * (int(school.max()) + 1) >= 2**62:
+        return np.lexsort((units, school))
+    return np.argsort(school.astype(np.int64) * span + (units - low), kind="stable")
 
 
 def unmatched(problem: Problem, inp: RoleInput, chosen: np.ndarray, proven: bool) -> list[Unmatched]:
@@ -88,10 +109,12 @@ def unmatched(problem: Problem, inp: RoleInput, chosen: np.ndarray, proven: bool
         return []
     nearest = _nearest_partner_km(problem, inp, schools)
     room = _room_left(inp, chosen)
+    starts = np.searchsorted(g.school, np.arange(g.n_schools + 1))  # candidates are sorted by school
     one, many = ROLE_WORD[g.role]
     out = []
-    for s, km in zip(schools, nearest, strict=True):
-        reason, detail = _reason(inp, int(s), km, room, one, many, proven)
+    for s, km in zip(schools.tolist(), nearest, strict=True):
+        mine = np.arange(starts[s], starts[s + 1])
+        reason, detail = _reason(inp, s, mine, km, room, one, many, proven)
         out += [Unmatched(school=problem.schools[s].id, role=g.role, reason=reason, detail=detail)] * int(open_left[s])
     return out
 
@@ -100,13 +123,15 @@ def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def _reason(inp: RoleInput, s: int, km: float, room: tuple, one: str, many: str, proven: bool) -> tuple[str, str]:
+def _reason(
+    inp: RoleInput, s: int, mine: np.ndarray, km: float, room: tuple, one: str, many: str, proven: bool
+) -> tuple[str, str]:
+    """The first reason that holds for school ``s``, whose candidates are the positions ``mine``."""
     g = inp.graph
     reach = int(g.in_reach[s])
     if reach == 0:
         where = f"the nearest is {km:.1f} km away" if np.isfinite(km) else f"the hub has no {many}"
         return "out_of_reach", f"No {one} within travel distance; {where}."
-    mine = np.flatnonzero(g.school == s)
     if not len(mine):
         rules = ", ".join(f"{int(n[s])} {name}" for name, n in g.removed.items() if n[s])
         return "blocked_by_rule", f"{_count(reach, one, many)} within reach, all removed by rules ({rules})."

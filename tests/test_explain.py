@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 import pytest
@@ -17,10 +18,13 @@ from helpers import (
     random_document,
     rules_of,
     school,
+    unit_costs,
 )
 
 import fixtures
 from matcher import solve
+from matcher.costs import SCALE
+from matcher.solve import role_input
 from models import Problem, Solution, Unmatched, load_problem
 
 REASONS = {"out_of_reach", "blocked_by_rule", "partners_full", "company_cap", "sector_taken"}
@@ -207,3 +211,45 @@ def test_lancashire_open_slots_add_up(lancashire: Problem, lancashire_solution: 
         filled = sum(a.role == role for a in lancashire_solution.assignments)
         left = sum(u.role == role for u in lancashire_solution.unmatched)
         assert filled + left == slots * len(lancashire.schools), role
+
+
+
+def ranked_alternatives(raw: Record, solution: Solution, role: str) -> dict[tuple[str, str], list[tuple]]:
+    """Per assignment, (cost delta in units, partner, full) of every unchosen candidate of its school, cheapest
+    first, from the raw rules: the costs are the core's; the candidates, ranking and fullness are recomputed."""
+    problem = load_problem(raw)
+    costs = unit_costs(problem, role_input(problem, role))
+    rules = rules_of(raw, role)
+    chosen = {(a.school, a.partner) for a in solution.assignments if a.role == role}
+    room = partner_room(rules, chosen)
+    per_company = Counter(rules.company(p) for _, p in chosen)
+
+    def full(s: str, p: str) -> bool:
+        capped = rules.company_cap is not None and per_company[rules.company(p)] >= rules.company_cap
+        return room[p] + 1e-9 < rules.load(s, p) or capped
+
+    return {
+        (s0, p0): sorted(
+            (costs[(s, p)] - costs[(s0, p0)], p, full(s, p))
+            for s, p in rules.candidates()
+            if s == s0 and (s, p) not in chosen
+        )
+        for s0, p0 in chosen
+    }
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_alternatives_are_the_cheapest_other_candidates(k: int) -> None:
+    listed = 0
+    for seed in range(40):
+        raw = random_document(seed, loads=seed % 2 == 1)
+        solution = solve(load_problem(raw), time_limit_s=10, alternatives=k)
+        for role in ("adviser", "cornerstone"):
+            ranked = ranked_alternatives(raw, solution, role)
+            for a in (a for a in solution.assignments if a.role == role):
+                got = [(round(x["cost_delta"] * SCALE), x["partner"], x["full"]) for x in a.alternatives]
+                every = ranked[(a.school, a.partner)]
+                assert [d for d, _, _ in got] == [d for d, _, _ in every[:k]], (seed, a)
+                assert set(got) <= set(every), (seed, a)  # among equal deltas, either partner may be listed
+                listed += len(got)
+    assert listed >= 50 * k
