@@ -267,37 +267,36 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, digits)
 
 
-class AssignmentSchema(Schema):
-    school = fields.String()
-    partner = fields.String()
-    role = fields.String()
-    cost = fields.Function(lambda a: _round(a.cost))
-    components = fields.Function(lambda a: {k: _round(v) for k, v in a.components.items()})
-    distance_km = fields.Function(lambda a: _round(a.distance_km, 2))
-    locked = fields.Boolean()
-    alternatives = fields.List(fields.Dict())
+def dump_solution(solution: Solution) -> dict:
+    """The solution as a JSON-able dict in the documented format (docs/problem-format.md).
+
+    Written out by hand rather than by a marshmallow schema: output needs no validation, and a national round's
+    10,000 assignments took 0.17 s through the schema against 0.03 s here.
+    """
+    return {
+        "status": solution.status,
+        "objective": _round(solution.objective),
+        "bound": _round(solution.bound),
+        "gap": _round(solution.gap, 6),
+        "assignments": [_assignment(a) for a in solution.assignments],
+        "unmatched": [
+            {"school": u.school, "role": u.role, "reason": u.reason, "detail": u.detail} for u in solution.unmatched
+        ],
+        "stats": solution.stats,
+    }
 
 
-class UnmatchedSchema(Schema):
-    school = fields.String()
-    role = fields.String()
-    reason = fields.String()
-    detail = fields.String()
-
-
-class SolutionSchema(Schema):
-    status = fields.String()
-    objective = fields.Function(lambda s: _round(s.objective))
-    bound = fields.Function(lambda s: _round(s.bound))
-    gap = fields.Function(lambda s: _round(s.gap, 6))
-    assignments = fields.List(fields.Nested(AssignmentSchema))
-    unmatched = fields.List(fields.Nested(UnmatchedSchema))
-    stats = fields.Dict()
-
-
-def dump_solution(solution: Any) -> dict:
-    """The solution as a JSON-able dict in the documented format."""
-    return SolutionSchema().dump(solution)
+def _assignment(a: Assignment) -> dict:
+    return {
+        "school": a.school,
+        "partner": a.partner,
+        "role": a.role,
+        "cost": _round(a.cost),
+        "components": {k: _round(v) for k, v in a.components.items()},
+        "distance_km": _round(a.distance_km, 2),
+        "locked": a.locked,
+        "alternatives": [dict(x) for x in a.alternatives],
+    }
 
 
 class _PreviousAssignmentSchema(Schema):
