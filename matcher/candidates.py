@@ -67,11 +67,11 @@ def build_graph(problem: Problem, role: Role) -> CandidateGraph:
     partner = np.concatenate([partner, ep])
     dist = np.concatenate([dist, _nearest_site_km(slat[es], slon[es], ep, partners)])
 
-    keys, first = np.unique(school * n_partners + partner, return_index=True)
+    keys, first = _sorted_pairs(school, partner, n_schools, n_partners)
     school, partner, dist = school[first], partner[first], dist[first]
 
     def flag(selected: list[Pair]) -> np.ndarray:
-        return _rows(keys, [school_at[p.school] * n_partners + partner_at[p.partner] for p in selected])
+        return positions_of(keys, [school_at[p.school] * n_partners + partner_at[p.partner] for p in selected])
 
     locked = np.zeros(len(keys), dtype=bool)
     locked[flag([p for p in pairs if p.locked])] = True
@@ -122,19 +122,42 @@ def _within_reach(slat: np.ndarray, slon: np.ndarray, partners: PartnerTable) ->
     return school[first], partner[first], km[first]
 
 
+def _sorted_pairs(school: np.ndarray, partner: np.ndarray, n_schools: int, n_partners: int) -> tuple[np.ndarray, ...]:
+    """The sorted distinct (school, partner) keys and the first position of each, as ``np.unique`` gives them.
+
+    With fewer than 65,536 schools and partners, two stable sorts of 16-bit ids (numpy runs a radix sort on those)
+    order 660k pairs four times faster than a comparison sort of the combined keys.
+    """
+    if max(n_schools, n_partners) < 2**16:
+        order = np.argsort(partner.astype(np.uint16), kind="stable")
+        order = order[np.argsort(school[order].astype(np.uint16), kind="stable")]
+    else:
+        order = np.argsort(school * n_partners + partner, kind="stable")
+    keys = (school * n_partners + partner)[order]
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    return keys[first], order[first]
+
+
 def _nearest_site_km(lat: np.ndarray, lon: np.ndarray, partner: np.ndarray, partners: PartnerTable) -> np.ndarray:
-    """Distance from each school to the nearest site of its partner, for the few pairs added by rules."""
-    km = np.full(len(partner), np.inf)
-    for site in range(len(partners.site_owner)):
-        rows = partner == partners.site_owner[site]
-        if rows.any():
-            here = haversine_km(lat[rows], lon[rows], partners.site_lat[site], partners.site_lon[site])
-            km[rows] = np.minimum(km[rows], here)
-    return km
+    """Distance from each school to the nearest site of its partner, for the few pairs added by rules.
+
+    Sites are grouped by owner, so each pair expands to its partner's run of sites and ``minimum.reduceat``
+    folds each run back to one distance.
+    """
+    if not len(partner):
+        return np.zeros(0)
+    first_site = np.searchsorted(partners.site_owner, np.arange(partners.size + 1))
+    counts = (first_site[1:] - first_site[:-1])[partner]
+    pair = np.repeat(np.arange(len(partner)), counts)
+    site = first_site[partner][pair] + np.arange(len(pair)) - np.repeat(np.cumsum(counts) - counts, counts)
+    km = haversine_km(lat[pair], lon[pair], partners.site_lat[site], partners.site_lon[site])
+    return np.minimum.reduceat(km, np.cumsum(counts) - counts)
 
 
-def _rows(keys: np.ndarray, wanted: list[int]) -> np.ndarray:
-    """Positions in the sorted ``keys`` of the wanted keys that are present."""
+def positions_of(keys: np.ndarray, wanted: list[int] | np.ndarray) -> np.ndarray:
+    """Positions in the sorted ``keys`` of the wanted keys that are present (a binary search per wanted key,
+    where ``np.isin`` would sort all the keys again)."""
     wanted_arr = np.asarray(wanted, dtype=np.int64)
     pos = np.searchsorted(keys, wanted_arr)
     pos = np.minimum(pos, max(len(keys) - 1, 0))
@@ -170,7 +193,7 @@ def _rule_masks(
     ]
     masks = {name: np.zeros(len(keys), dtype=bool) for name in RULES}
     masks["unavailable"] = partners.unavailable[partner]
-    masks["conflict"][_rows(keys, conflict_keys)] = True
+    masks["conflict"][positions_of(keys, conflict_keys)] = True
     masks["forbidden"][flag([p for p in pairs if p.forbidden])] = True
     if problem.policy.needs_require_skills and partners.role == "adviser":
         masks["skills"] = _lacks_skills(problem, partners, school, partner)

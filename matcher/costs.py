@@ -21,12 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from matcher.candidates import CandidateGraph
+from matcher.candidates import CandidateGraph, positions_of
 from models.domain import Problem
 
 SCALE = 1000
 COMPONENTS = ("distance", "sector", "need", "continuity", "given")
-_CHUNK = 65536
 
 
 @dataclass(frozen=True)
@@ -87,25 +86,29 @@ def _row_mean(values: np.ndarray) -> np.ndarray:
 
 
 def sector_fit(problem: Problem, graph: CandidateGraph) -> np.ndarray:
-    """Best fit in [0, 1] between each candidate's partner sectors and its school's wanted sectors."""
+    """Best fit in [0, 1] between each candidate's partner sectors and its school's wanted sectors.
+
+    ``wanted`` is a small school x sector table; each partner's sectors are a padded row of column numbers (the
+    padding points at an all-zero column), so the fit is a max over a few gathers of the candidate arrays.
+    """
     vocab = sorted(
         {x for s in problem.schools for x in s.sectors}
         | set(problem.hub.priority_sectors)
         | {x for ps in graph.partners.sectors for x in ps}
     )
     col = {name: k for k, name in enumerate(vocab)}
-    wanted = np.zeros((len(problem.schools), len(vocab)))
+    wanted = np.zeros((len(problem.schools), len(vocab) + 1))  # the last column stays 0: the padding
     for name, weight in problem.hub.priority_sectors.items():
         wanted[:, col[name]] = weight
     for i, s in enumerate(problem.schools):
         wanted[i, [col[x] for x in s.sectors]] = 1.0
-    offers = np.zeros((graph.partners.size, len(vocab)))
+    widest = max((len(ps) for ps in graph.partners.sectors), default=0)
+    offers = np.full((graph.partners.size, widest), len(vocab), dtype=np.int64)
     for j, sectors in enumerate(graph.partners.sectors):
-        offers[j, [col[x] for x in sectors]] = 1.0
+        offers[j, : len(sectors)] = [col[x] for x in sectors]
     fit = np.zeros(graph.size)
-    for start in range(0, graph.size, _CHUNK):
-        rows = slice(start, start + _CHUNK)
-        fit[rows] = (wanted[graph.school[rows]] * offers[graph.partner[rows]]).max(axis=1, initial=0.0)
+    for k in range(widest):
+        np.maximum(fit, wanted[graph.school, offers[graph.partner, k]], out=fit)
     return fit
 
 
@@ -117,5 +120,7 @@ def _is_current(problem: Problem, graph: CandidateGraph) -> np.ndarray:
         current = [[s.current_adviser] if s.current_adviser else [] for s in problem.schools]
     else:
         current = [list(s.current_cornerstones) for s in problem.schools]
-    keys = np.array([i * n + at[c] for i, cs in enumerate(current) for c in cs if c in at], dtype=np.int64)
-    return np.isin(graph.school * n + graph.partner, keys).astype(np.float64)
+    keys = [i * n + at[c] for i, cs in enumerate(current) for c in cs if c in at]
+    flags = np.zeros(graph.size)
+    flags[positions_of(graph.school * n + graph.partner, keys)] = 1.0  # candidates are sorted by (school, partner)
+    return flags

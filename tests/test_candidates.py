@@ -20,6 +20,7 @@ from helpers import (
 )
 
 import fixtures
+from matcher.candidates import _sorted_pairs
 from matcher.costs import COMPONENTS
 from matcher.solve import role_input
 from matcher.solvers import RoleInput
@@ -253,3 +254,15 @@ def test_reach_agrees_with_a_haversine_balltree(role: str) -> None:
     assert set(rows) == set(oracle)
     for key, row in rows.items():
         assert inp.graph.distance_km[row] == pytest.approx(oracle[key], abs=1e-6), key
+
+
+@pytest.mark.parametrize("n_ids", [300, 70_000])  # radix passes on 16-bit ids, and the comparison-sort fallback
+def test_sorted_pairs_match_numpy_unique(n_ids: int) -> None:
+    rng = np.random.default_rng(n_ids)
+    school, partner = rng.integers(0, n_ids, 5000), rng.integers(0, 300, 5000)
+    school[4000:] = school[:1000]  # repeated pairs: the first position must win, as in np.unique
+    partner[4000:] = partner[:1000]
+    keys, first = _sorted_pairs(school, partner, n_ids, 300)
+    want_keys, want_first = np.unique(school * 300 + partner, return_index=True)
+    assert np.array_equal(keys, want_keys)
+    assert np.array_equal(first, want_first)
