@@ -7,9 +7,12 @@ nothing written), 1 anything unexpected.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import json
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,24 @@ def main(argv: list[str] | None = None) -> int:
     except (ProblemError, InputError) as err:
         _report(err)
         return 2
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Run a one-shot batch command (solve, demo) without the cyclic garbage collector, then restore it; never a
+    long-lived one such as ``serve``.
+
+    A national round keeps ~100k parsed records and domain objects alive while it builds ~100k more, so the
+    collector rescans the same live objects again and again for nothing: measured 10% of load and solve. The
+    commands make no reference cycles worth collecting (reference counting frees the rest) and end soon after.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,6 +114,7 @@ def _solve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alternatives", type=int, default=3, help="next-best partners listed per pairing")
 
 
+@_no_cyclic_gc()
 def _solve(args: argparse.Namespace) -> int:
     problem = load_problem(_read_json(args.problem))
     previous = load_previous(_read_json(args.previous)) if args.previous else None
@@ -105,6 +127,7 @@ def _solve(args: argparse.Namespace) -> int:
     return 0
 
 
+@_no_cyclic_gc()
 def _demo(args: argparse.Namespace) -> int:
     import fixtures
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from helpers import CENTRE, Record, adviser, document, employer, north, school
 
+from hubmatch import cli
 from hubmatch.cli import main
 from matcher import solve
 from models import dump_solution, load_problem
@@ -159,3 +161,21 @@ def test_unknown_solver_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as caught:
         main(["solve", str(problem), "-o", str(tmp_path / "s.json"), "--solver", "simplex"])
     assert caught.value.code == 2
+
+
+def test_solve_runs_without_the_cyclic_collector_and_restores_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "solve", spy)
+    problem, out = write(tmp_path / "p.json", small()), tmp_path / "s.json"
+    assert gc.isenabled()
+    assert main(["solve", str(problem), "-o", str(out)]) == 0
+    assert (seen, gc.isenabled()) == ([False], True)
+    assert main(["solve", str(tmp_path / "missing.json"), "-o", str(out)]) == 2  # failing inside the command
+    assert gc.isenabled()
