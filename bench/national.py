@@ -1,5 +1,6 @@
 """Target 2: a national round (5000 schools x 5000 advisers, 30 km, ~650k candidates) end to end in a fresh process,
 under 2 s and 500 MB, with and without ``max_schools_per_company``; and naive CP-SAT / HiGHS baselines beside it.
+The issue's instance has advisers only; the same round with the fixture's 300 Cornerstone Employers is measured too.
 
 End to end means what a user waits for: ``python -m hubmatch solve`` from process start to the solution file. The
 fixture is written first and not timed. Peak memory is the child's own ``ru_maxrss`` from ``os.wait4``, so
@@ -24,24 +25,34 @@ COMPANY_CAP = 3
 
 
 def write_problems(cfg: Config, tmp: Path) -> dict[str, Path]:
-    """The national fixture through the CLI (as a user would), its capped variant, and the baselines' instance."""
-    plain = tmp / "national.json"
-    subprocess.run([PYTHON, "-m", "hubmatch", "fixture", "national", "-o", str(plain)], cwd=ROOT, check=True,
+    """The national fixture through the CLI (as a user would) and its variants: advisers only (the issue's
+    instance: 5,000 schools, 5,000 advisers, no Cornerstone role), with the company cap, and the baselines' one."""
+    full = tmp / "national.json"
+    subprocess.run([PYTHON, "-m", "hubmatch", "fixture", "national", "-o", str(full)], cwd=ROOT, check=True,
                    capture_output=True)
-    raw = json.loads(plain.read_text(encoding="utf-8"))
+    raw = json.loads(full.read_text(encoding="utf-8"))
     n_schools, n_advisers = cfg.national
     if (len(raw["schools"]), len(raw["advisers"])) != (n_schools, n_advisers):
         raise RuntimeError(f"`hubmatch fixture national` no longer writes {n_schools} x {n_advisers}")
-    raw["policy"]["max_schools_per_company"] = COMPANY_CAP
-    capped = tmp / "national-cap.json"
-    capped.write_text(json.dumps(raw), encoding="utf-8")
-    files = {"no company cap": plain, f"max_schools_per_company={COMPANY_CAP}": capped}
+    n_employers = len(raw["employers"])
+    advisers_only = {**raw, "employers": [], "policy": {**raw["policy"], "cornerstones_per_school": 0}}
+    capped = {"max_schools_per_company": COMPANY_CAP}
+    variants = {
+        "advisers only": advisers_only,
+        f"advisers only, cap {COMPANY_CAP}": {**advisers_only, "policy": {**advisers_only["policy"], **capped}},
+        f"+ {n_employers} employers": raw,
+        f"+ {n_employers} employers, cap {COMPANY_CAP}": {**raw, "policy": {**raw["policy"], **capped}},
+    }
+    files = {}
+    for k, (name, doc) in enumerate(variants.items()):
+        files[name] = tmp / f"national-{k}.json"
+        files[name].write_text(json.dumps(doc), encoding="utf-8")
     if cfg.baseline_size != cfg.national:
         small = fixtures.national_problem(*cfg.baseline_size, max_schools_per_company=COMPANY_CAP)
         files["baseline"] = tmp / "national-baseline.json"
         files["baseline"].write_text(json.dumps(small), encoding="utf-8")
     else:
-        files["baseline"] = capped
+        files["baseline"] = files[f"+ {n_employers} employers, cap {COMPANY_CAP}"]
     return files
 
 

@@ -59,21 +59,22 @@ def phases(problem_path: Path, output: Path, top: int) -> dict[str, Any]:
 
 def _phases(problem_path: Path, output: Path) -> dict[str, Any]:
     marks = {"start": STARTED}
-    from hubmatch.cli import _write_json  # the CLI's import chain, and exactly how it writes the solution
+    from hubmatch.cli import _no_cyclic_gc, _read_json, _write_json  # the CLI's imports, reads and writes
     from matcher import solve
     from models import dump_solution, load_problem
 
     marks["imports"] = time.perf_counter()
-    raw = json.loads(problem_path.read_text(encoding="utf-8"))
-    marks["read JSON"] = time.perf_counter()
-    problem = load_problem(raw)
-    marks["validate (load_problem)"] = time.perf_counter()
-    solution = solve(problem)
-    marks["solve()"] = time.perf_counter()
-    doc = dump_solution(solution)
-    marks["dump_solution"] = time.perf_counter()
-    _write_json(output, doc)
-    marks["write JSON"] = time.perf_counter()
+    with _no_cyclic_gc():  # as `hubmatch solve` runs
+        raw = _read_json(problem_path)
+        marks["read JSON"] = time.perf_counter()
+        problem = load_problem(raw)
+        marks["validate (load_problem)"] = time.perf_counter()
+        solution = solve(problem)
+        marks["solve()"] = time.perf_counter()
+        doc = dump_solution(solution)
+        marks["dump_solution"] = time.perf_counter()
+        _write_json(output, doc)
+        marks["write JSON"] = time.perf_counter()
     names = list(marks)
     steps = {b: marks[b] - marks[a] for a, b in itertools.pairwise(names)}
     st = solution.stats

@@ -1,5 +1,3 @@
-import sys
+from hubmatch.cli import run
 
-from hubmatch.cli import main
-
-sys.exit(main())
+run()

@@ -10,11 +10,12 @@ import argparse
 import contextlib
 import gc
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -26,6 +27,19 @@ from models import Problem, ProblemError, Solution, dump_solution, load_previous
 
 class InputError(Exception):
     """A file that cannot be read as JSON: reported like a ProblemError, with exit code 2."""
+
+
+def run() -> NoReturn:
+    """The console entry point: ``main``, then an immediate exit once the output is flushed.
+
+    Interpreter teardown (unloading scipy, OR-Tools and the rest) takes 0.12 s here whatever the command did, a
+    sixteenth of a national round's two-second budget. Every file the commands write is closed before they return
+    and nothing here registers exit handlers, so skipping that teardown loses nothing.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +181,17 @@ def test_solve_runs_without_the_cyclic_collector_and_restores_it(
     assert (seen, gc.isenabled()) == ([False], True)
     assert main(["solve", str(tmp_path / "missing.json"), "-o", str(out)]) == 2  # failing inside the command
     assert gc.isenabled()
+
+
+def test_the_console_command_flushes_everything_before_its_fast_exit(tmp_path: Path) -> None:
+    """`python -m hubmatch` ends with os._exit: the piped summary, the solution file and the exit codes survive."""
+    problem, out = write(tmp_path / "p.json", small()), tmp_path / "s.json"
+    ok = subprocess.run([sys.executable, "-m", "hubmatch", "solve", str(problem), "-o", str(out)],
+                        capture_output=True, text=True, check=False)
+    assert (ok.returncode, ok.stdout.splitlines()[-1]) == (0, f"solution written to {out}")
+    assert untimed(json.loads(out.read_text(encoding="utf-8"))) == untimed(
+        json.loads(json.dumps(dump_solution(solve(load_problem(small())))))
+    )
+    bad = subprocess.run([sys.executable, "-m", "hubmatch", "solve", str(tmp_path / "none.json"), "-o", str(out)],
+                         capture_output=True, text=True, check=False)
+    assert (bad.returncode, bad.stdout, bad.stderr) == (2, "", f"error: {tmp_path / 'none.json'}: no such file\n")
