@@ -7,15 +7,22 @@ by one version is upgraded, never rebuilt, by the next.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
+from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///hubmatch.sqlite"
+# 19 digits in a row: a number orjson might not read exactly as ``json`` does (an integer beyond 64 bits, which it
+# turns into a float, or more digits than a float keeps); such a document is read by the standard library
+LONG_NUMBER = re.compile(rb"[0-9]{19}")
 
 
 def database_url(url: str | None = None) -> str:
@@ -29,14 +36,29 @@ def database_url(url: str | None = None) -> str:
     return url
 
 
+def json_loads(data: str | bytes | bytearray | memoryview) -> Any:
+    """A JSON column's value, parsed by orjson (several times faster on proposals' components and alternatives)
+    with exactly the standard library's result: a document orjson refuses (NaN on SQLite) or might round (a run
+    of 19 digits) is parsed by ``json.loads`` instead."""
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if LONG_NUMBER.search(raw) is None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
+
+
 def make_engine(url: str | None = None) -> Engine:
     """An engine with the settings each backend needs (SQLite: foreign keys on, WAL, a busy timeout)."""
     url = database_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, json_deserializer=json_loads
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_deserializer=json_loads)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,236 @@
+"""The fast read path: proposal reads equal to what ``ProposalSchema`` dumps, the orjson JSON provider, orjson for
+JSON columns, the token cache's bound on revoked tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+from sqlalchemy import select
+
+from api.auth import Principal, TokenCache, create_token, digest
+from api.jsonio import OrjsonProvider
+from api.proposals import ProposalPageSchema, ProposalSchema
+from models import tables as t
+from models.store import json_loads, transaction
+
+ORDER = (t.Proposal.school_id, t.Proposal.role, t.Proposal.id)
+
+
+def _rows(db, round_id: int, **where: Any) -> list[t.Proposal]:
+    """The round's proposals as ORM objects, in the API's order (the read path before this one loaded these)."""
+    with db() as session:
+        query = select(t.Proposal).where(t.Proposal.round_id == round_id)
+        for column, value in where.items():
+            query = query.where(getattr(t.Proposal, column) == value)
+        return list(session.scalars(query.order_by(*ORDER)).all())
+
+
+def _dumped(db, round_id: int, **where: Any) -> list[dict[str, Any]]:
+    """The round's proposals as marshmallow dumps ORM rows."""
+    return ProposalSchema(many=True).dump(_rows(db, round_id, **where))
+
+
+# --- proposals: the same content as the schema's dump ----------------------------------------------------------------
+
+
+@pytest.fixture
+def review(caller, make_hub, solve_now, list_all, lancs_raw) -> SimpleNamespace:
+    """A solved Lancashire round of this test's own, with a Hub Lead, a coordinator and a reader of its hub."""
+    hub = make_hub("lancashire")
+    lead = caller("hub_lead", hub)
+    created = lead.post(f"/hubs/{hub}/rounds", json={"term": "2026-autumn", "policy": lancs_raw["policy"]})
+    round_id = created.json["id"]
+    solve_now(round_id)
+    reader = caller("read_only", hub)
+    return SimpleNamespace(
+        hub=hub, round_id=round_id, lead=lead, coord=caller("coordinator", hub, name="Cora Coordinator"),
+        reader=reader, proposals=list_all(reader, f"/rounds/{round_id}/proposals"),
+    )
+
+
+def test_list_and_item_equal_the_schema_dump_of_orm_rows(review, db, list_all):
+    first, second, third = review.proposals[:3]
+    assert review.coord.post(
+        f"/proposals/{first['id']}/decision", json={"action": "reject", "reason": "déménage — moving away"}
+    ).status_code == 200
+    assert review.coord.post(f"/proposals/{second['id']}/decision", json={"action": "approve"}).status_code == 200
+    assert review.lead.post(f"/proposals/{third['id']}/decision", json={"action": "lock"}).status_code == 200
+    expected = _dumped(db, review.round_id)
+    assert len(expected) == len(review.proposals) and any(p["decided_at"] for p in expected)
+    assert list_all(review.reader, f"/rounds/{review.round_id}/proposals") == expected
+    for item in expected:
+        reply = review.reader.get(f"/proposals/{item['id']}")
+        assert reply.status_code == 200 and reply.mimetype == "application/json"
+        assert reply.json == item
+        assert reply.headers["ETag"] == f'"{item["id"]}.{item["version"]}"'
+    decided = {p["id"]: p for p in expected}[first["id"]]
+    assert (decided["state"], decided["reason"], decided["decided_by"]) == (
+        "rejected", "déménage — moving away", "Cora Coordinator"
+    )
+    assert dt.datetime.fromisoformat(decided["decided_at"]).utcoffset() == dt.timedelta(0)
+
+
+def test_filtered_pages_equal_the_page_schema_dump(review, db):
+    assert review.coord.post(
+        f"/proposals/{review.proposals[0]['id']}/decision", json={"action": "approve"}
+    ).status_code == 200
+    url = f"/rounds/{review.round_id}/proposals"
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("state=proposed&per_page=7&page=2", {"state": "proposed"}),
+        ("state=approved", {"state": "approved"}),
+        ("role=cornerstone&per_page=5&page=3", {"role": "cornerstone"}),
+        (f"school={review.proposals[0]['school_id']}", {"school_id": review.proposals[0]["school_id"]}),
+        (f"partner={review.proposals[1]['partner_id']}&role={review.proposals[1]['role']}",
+         {"partner_id": review.proposals[1]["partner_id"], "role": review.proposals[1]["role"]}),
+        ("per_page=50&page=99", {}),  # past the end: no items, the total still counted
+    ]
+    for query, where in cases:
+        every = _rows(db, review.round_id, **where)
+        reply = review.reader.get(f"{url}?{query}")
+        assert reply.status_code == 200, (query, reply.json)
+        args = dict(part.split("=") for part in query.split("&"))
+        page, per_page = int(args.get("page", 1)), int(args.get("per_page", 100))
+        expected = ProposalPageSchema().dump({
+            "items": every[(page - 1) * per_page: page * per_page], "page": page, "per_page": per_page,
+            "total": len(every),
+        })
+        assert reply.json == expected, query
+
+
+def test_reads_of_another_hub_or_nothing_answer_the_same_404(review, caller, make_hub, expect_error):
+    other = caller("read_only", make_hub(None, prefix="other"))
+    pid = review.proposals[0]["id"]
+    for who in (other, review.reader):
+        expect_error(who.get("/proposals/2147483000"), 404, "not_found", "No proposal 2147483000.")
+        expect_error(who.get("/rounds/2147483000/proposals"), 404, "not_found", "No round 2147483000.")
+    expect_error(other.get(f"/proposals/{pid}"), 404, "not_found", f"No proposal {pid}.")
+    expect_error(
+        other.get(f"/rounds/{review.round_id}/proposals?page=99"), 404, "not_found", f"No round {review.round_id}."
+    )
+
+
+# --- JSON out and in -------------------------------------------------------------------------------------------------
+
+
+def test_orjson_provider_writes_what_flask_wrote():
+    app = Flask("json-test")  # the providers hold their app weakly
+    fast, plain = OrjsonProvider(app), DefaultJSONProvider(app)
+    with app.app_context():
+        for value in (
+            {"b": [1, 2.5, None, True], "a": {"z": "é", "y": "line\nbreak"}, "c": 0.30000000000000004},
+            {"when": dt.datetime(2026, 11, 23, 9, 30, tzinfo=dt.UTC), "day": dt.date(2026, 1, 2)},  # HTTP dates
+            {"big": 2**70, "keys": {1: "int key"}},  # beyond orjson: the standard library writes it
+            [],
+        ):
+            ours, theirs = fast.response(value), plain.response(value)
+            assert ours.mimetype == theirs.mimetype == "application/json"
+            assert ours.get_data().endswith(b"\n")
+            assert json.loads(ours.get_data()) == json.loads(theirs.get_data()), value
+        sorted_compact = fast.response({"b": 1, "a": [1, 2]}).get_data()
+        assert sorted_compact == plain.response({"b": 1, "a": [1, 2]}).get_data() == b'{"a":[1,2],"b":1}\n'
+
+
+def test_json_columns_read_exactly_as_the_standard_library():
+    for text in ('{"a": 1, "b": [1.5, "x"]}', '[0.1, 1e-07, -3]', '{"n": 123456789012345678901234567890}',
+                 '{"x": NaN, "y": Infinity}', '"\\u00e9"', '{"a": 1, "a": 2}', "1e400"):
+        for raw in (text, text.encode(), memoryview(text.encode())):
+            assert repr(json_loads(raw)) == repr(json.loads(text)), text
+
+
+# --- the token cache -------------------------------------------------------------------------------------------------
+
+
+def test_token_cache_keeps_an_entry_for_its_ttl_from_before_the_lookup():
+    now = [0.0]
+    cache = TokenCache(5.0, clock=lambda: now[0])
+    who = Principal("reader", "read_only", "lancashire")
+    cache.put("k", who, read_at=0.0)
+    now[0] = 4.99
+    assert cache.get("k") is who
+    now[0] = 5.0
+    assert cache.get("k") is None and len(cache) == 0  # expired entries go
+    cache.put("slow", who, read_at=1.0)  # a lookup that started at 1 s and ended at 5.5 s
+    now[0] = 5.5
+    assert cache.get("slow") is who
+    now[0] = 6.0
+    assert cache.get("slow") is None  # 5 s after the read started, not after it ended
+    off = TokenCache(0.0, clock=lambda: now[0])
+    off.put("k", who, read_at=now[0])
+    assert off.get("k") is None and len(off) == 0
+
+
+def test_token_cache_is_bounded():
+    now = [0.0]
+    cache = TokenCache(5.0, clock=lambda: now[0])
+    cache.MAX_ENTRIES = 3
+    who = Principal("x", "admin", None)
+    for key in "abc":
+        cache.put(key, who, read_at=0.0)
+    now[0] = 2.0
+    cache.put("d", who, read_at=2.0)  # full of fresh entries: all go
+    assert len(cache) == 1 and cache.get("d") is who
+    cache.put("e", who, read_at=2.0)
+    cache.put("f", who, read_at=2.0)
+    now[0] = 6.5  # d, e, f read at 2 s: expired, dropped when the next entry needs room
+    cache.put("g", who, read_at=6.5)
+    assert len(cache) == 1 and cache.get("g") is who
+
+
+def test_revoked_or_deleted_tokens_are_refused_once_the_ttl_passes(app, caller, make_hub, db, token_clock,
+                                                                 expect_error):
+    hub = make_hub("tiny")
+    cache = app.extensions["hubmatch.tokens"]
+    revoked, deleted, kept = (caller(role, hub) for role in ("coordinator", "read_only", "read_only"))
+    for who in (revoked, deleted, kept):
+        assert who.get(f"/hubs/{hub}").status_code == 200
+        assert cache.get(digest(who.token)) is not None
+    with db() as session:
+        session.scalar(select(t.Token).where(t.Token.name == revoked.name)).revoked = True
+        session.delete(session.scalar(select(t.Token).where(t.Token.name == deleted.name)))
+    token_clock.advance(token_clock.ttl_s - 0.01)
+    assert revoked.get(f"/hubs/{hub}").status_code == 200  # within the TTL of the last lookup: documented
+    token_clock.advance(0.01)
+    for who in (revoked, deleted):
+        expect_error(who.get(f"/hubs/{hub}"), 401, "unauthorized", "The API token is not valid.")
+        assert cache.get(digest(who.token)) is None
+    assert kept.get(f"/hubs/{hub}").status_code == 200  # read again from the database, cached again
+    assert cache.get(digest(kept.token)) == Principal(kept.name, "read_only", hub)
+
+
+def test_wrong_tokens_are_never_cached_and_new_ones_work_at_once(app, caller, bearer, make_hub, token_clock,
+                                                                 expect_error):
+    hub = make_hub("tiny")
+    cache = app.extensions["hubmatch.tokens"]
+    for _ in range(3):
+        expect_error(bearer("hm_not-a-token").get(f"/hubs/{hub}"), 401, "unauthorized")
+    assert len(cache) == 0
+    assert caller("hub_lead", hub).get(f"/hubs/{hub}").status_code == 200
+
+
+def test_cached_principals_keep_every_access_rule(caller, make_hub, token_clock, expect_error):
+    mine, theirs = make_hub("tiny", prefix="mine"), make_hub("tiny", prefix="theirs")
+    reader, lead = caller("read_only", mine), caller("hub_lead", mine)
+    for _ in range(2):  # the second time from the cache
+        assert reader.get(f"/hubs/{mine}").status_code == 200
+        expect_error(reader.get(f"/hubs/{theirs}"), 404, "not_found")
+        expect_error(reader.post(f"/hubs/{mine}/rounds", json={"term": "t1"}), 403, "forbidden")
+        expect_error(lead.get(f"/hubs/{theirs}/rounds"), 404, "not_found")
+
+
+def test_without_the_cache_a_revoked_token_is_refused_at_once(new_app, make_hub, db, expect_error):
+    app = new_app(TOKEN_CACHE_SECONDS=0)
+    hub = make_hub("tiny")
+    with transaction(app.extensions["hubmatch.sessions"]) as session:
+        token = create_token(session, f"uncached@{hub}", "read_only", hub)
+    client, headers = app.test_client(), {"Authorization": f"Bearer {token}"}
+    assert client.get(f"/hubs/{hub}", headers=headers).status_code == 200
+    with db() as session:
+        session.scalar(select(t.Token).where(t.Token.name == f"uncached@{hub}")).revoked = True
+    expect_error(client.get(f"/hubs/{hub}", headers=headers), 401, "unauthorized")
+    assert len(app.extensions["hubmatch.tokens"]) == 0
