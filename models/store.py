@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -17,6 +18,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///hubmatch.sqlite"
@@ -58,7 +60,29 @@ def make_engine(url: str | None = None) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_deserializer=json_loads)
+    engine = create_engine(url, pool_size=10, max_overflow=20, json_deserializer=json_loads)
+    event.listen(engine, "checkout", _closed_by_server)
+    return engine
+
+
+def _closed_by_server(dbapi_connection, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+    """Refuse a pooled PostgreSQL connection that the server has closed or is closing, without a round trip.
+
+    This replaces ``pool_pre_ping``, which cost each request a ``SELECT 1`` and its transaction on the server.
+    An idle connection in the pool has nothing to read: the server sends something unasked only when it ends the
+    session (a restart, ``pg_terminate_backend``, an idle timeout: an error message, then end of file). So a
+    socket that polls readable means a dead connection: ``DisconnectionError`` makes the pool discard it and
+    hand out another one (it retries up to three times). The client never uses LISTEN, whose notifications would
+    also make an idle socket readable; a false alarm would only cost a reconnection. A connection broken while
+    a request uses it still fails that request (as it did with the pre-ping), and SQLAlchemy then renews every
+    connection of the pool that is older than the failure.
+    """
+    if dbapi_connection.closed:
+        raise DisconnectionError("the connection is closed")
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLPRI)
+    if poller.poll(0):
+        raise DisconnectionError("the server closed the connection while it was idle in the pool")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

@@ -1,13 +1,15 @@
 """The fast read path: proposal reads equal to what ``ProposalSchema`` dumps, the orjson JSON provider, orjson for
-JSON columns, the token cache's bound on revoked tokens."""
+JSON columns, the token cache's bound on revoked tokens, and pooled PostgreSQL connections the server closed."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from types import SimpleNamespace
 from typing import Any
 
+import psycopg
 import pytest
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
@@ -19,6 +21,7 @@ from api.proposals import ProposalPageSchema, ProposalSchema
 from models import tables as t
 from models.store import json_loads, transaction
 
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 ORDER = (t.Proposal.school_id, t.Proposal.role, t.Proposal.id)
 
 
@@ -234,3 +237,27 @@ def test_without_the_cache_a_revoked_token_is_refused_at_once(new_app, make_hub,
         session.scalar(select(t.Token).where(t.Token.name == f"uncached@{hub}")).revoked = True
     expect_error(client.get(f"/hubs/{hub}", headers=headers), 401, "unauthorized")
     assert len(app.extensions["hubmatch.tokens"]) == 0
+
+
+# --- pooled connections the server closed (no pre-ping) --------------------------------------------------------------
+
+
+@pytest.mark.backends("postgresql")
+def test_idle_pooled_connections_killed_by_the_server_are_replaced(app, caller, make_hub, database_url):
+    hub = make_hub("tiny")
+    who = caller("read_only", hub)
+    assert who.get(f"/hubs/{hub}").status_code == 200
+    dbname = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **PG) as admin:
+        killed = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND state = 'idle'", (dbname,)
+        ).fetchall()
+        assert killed, "no idle pooled connection to kill"
+        deadline = time.monotonic() + 10
+        while admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND state = 'idle'",
+                            (dbname,)).fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.05)
+    time.sleep(0.1)  # the server's goodbye reaches the pooled sockets
+    for _ in range(2 * len(killed) + 2):  # every killed connection would be handed out once: none fails
+        assert who.get(f"/hubs/{hub}").status_code == 200
+        assert who.get(f"/hubs/{hub}/schools").status_code == 200
