@@ -12,10 +12,14 @@ and the validators refuse them).
 
 Request bodies are still parsed by the standard library: it accepts what clients have always sent (and the
 validators, not the parser, refuse NaN with their own messages).
+
+``StoredJSON`` lets a view put a JSON column's text, as the database holds it, into a response without parsing it
+and encoding it again (a proposal's components and alternatives: the bulk of a page of proposals).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -23,6 +27,19 @@ from flask import Response
 from flask.json.provider import DefaultJSONProvider
 
 OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+class StoredJSON:
+    """The text of a JSON value as the database stored it (written by ``json.dumps``, so valid JSON), written into
+    a response as it is: the same value, with the stored spacing and key order."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"StoredJSON({self.text!r})"
 
 
 def dump_bytes(obj: Any, default: Any) -> bytes | None:
@@ -40,12 +57,23 @@ class OrjsonProvider(DefaultJSONProvider):
         """The response Flask's provider would build (compact, sorted keys, newline), encoded by orjson."""
         if (self.compact is None and self._app.debug) or self.compact is False:
             return super().response(*args, **kwargs)  # indented output for a person reading in debug mode
-        obj = self._prepare_response_obj(args, kwargs)
-        return self.bytes_response(obj)
+        return self.bytes_response(self._prepare_response_obj(args, kwargs))
 
     def bytes_response(self, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
         """A JSON response of ``obj`` (for the views that build plain dicts and skip flask-smorest's dump)."""
-        body = dump_bytes(obj, self.default)
+        body = dump_bytes(obj, self._orjson_default)
         if body is None:
-            body = self.dumps(obj, separators=(",", ":")).encode("utf-8")
+            body = self.dumps(obj, separators=(",", ":"), default=self._plain_default).encode("utf-8")
         return self._app.response_class(body + b"\n", status=status, headers=headers, mimetype=self.mimetype)
+
+    def _orjson_default(self, value: Any) -> Any:
+        """Stored JSON as an orjson fragment (copied as it is); anything else as Flask's provider renders it."""
+        if type(value) is StoredJSON:
+            return orjson.Fragment(value.text)
+        return self.default(value)
+
+    def _plain_default(self, value: Any) -> Any:
+        """The standard library's fallback: stored JSON parsed, so that it is encoded like any value."""
+        if type(value) is StoredJSON:
+            return json.loads(value.text)
+        return self.default(value)

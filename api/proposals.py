@@ -8,8 +8,9 @@ audit log in the same transaction, so a decision and its record are written toge
 Reading proposals is most of the service's traffic while a round is reviewed, so the two read views take a short
 path: one Core ``SELECT`` of exactly the columns ``ProposalSchema`` declares, rows made into plain dicts and encoded
 by the app's orjson provider, with no ORM objects and no marshmallow dump (together they were two thirds of a
-read's CPU). The dicts are what ``ProposalSchema`` dumps, field for field (``tests/api/test_proposals.py`` compares
-the two), and the views keep their schemas for the OpenAPI document.
+read's CPU); the cost components and alternatives go from the database's text to the response unparsed. The
+responses hold what ``ProposalSchema`` dumps, field for field (``tests/api/test_read_path.py`` compares the two),
+and the views keep their schemas for the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import Row, Select, bindparam, func, select
+from sqlalchemy import Row, Select, Text, bindparam, cast, func, select, true
 
 from api.app import db, reading
 from api.auth import Principal, principal, require
 from api.errors import ApiError
+from api.jsonio import StoredJSON
 from api.rounds import visible_round
 from models import tables as t
 
@@ -95,7 +97,10 @@ class BatchResultSchema(Schema):
 PROPOSALS = t.Proposal.__table__
 ROUNDS = t.Round.__table__
 FIELDS = tuple(ProposalSchema().fields)  # every field of the schema is a column of the same name
-COLUMNS = tuple(PROPOSALS.c[name] for name in FIELDS)
+STORED_JSON = ("components", "alternatives")  # read as their stored text and written out as they are
+COLUMNS = tuple(
+    cast(PROPOSALS.c[name], Text).label(name) if name in STORED_JSON else PROPOSALS.c[name] for name in FIELDS
+)
 ORDER = (PROPOSALS.c.school_id, PROPOSALS.c.role, PROPOSALS.c.id)
 FILTERS = (
     ("state", PROPOSALS.c.state),
@@ -112,10 +117,14 @@ def etag(proposal: t.Proposal | dict[str, Any]) -> str:
 
 
 def proposal_dict(row: Row[Any]) -> dict[str, Any]:
-    """A row of ``COLUMNS`` as ``ProposalSchema`` dumps it: the values as read, the decision time in ISO 8601."""
+    """A row of ``COLUMNS`` as ``ProposalSchema`` dumps it: the values as read, the decision time in ISO 8601, the
+    JSON columns as their stored text (the same values once the response is parsed, without parsing them here)."""
     item = dict(zip(FIELDS, row, strict=True))
     if item["decided_at"] is not None:
         item["decided_at"] = item["decided_at"].isoformat()
+    for name in STORED_JSON:
+        if item[name] is not None:
+            item[name] = StoredJSON(item[name])
     return item
 
 
@@ -125,18 +134,27 @@ def json_response(payload: Any, headers: dict[str, str] | None = None) -> Respon
 
 
 @functools.cache
-def page_queries(filters: tuple[str, ...]) -> tuple[Select[Any], Select[Any]]:
-    """The two statements of a page read with these filters: (the round's hub and the filtered count, the page).
+def page_query(filters: tuple[str, ...]) -> Select[Any]:
+    """The one statement of a page read with these filters: a row per proposal of the page, each with the round's
+    hub and the filtered count (one row of NULL proposal columns when the page is empty; none if no round).
 
-    Built once per combination of filters with bound parameters, so a request only binds values: building and
-    compiling the statements each time cost as much as running them.
+    One statement is one round trip to the database instead of two. It is built once per combination of filters,
+    with bound parameters, so a request only binds values: building the statement each time cost as much as
+    running it.
     """
     conditions = [PROPOSALS.c.round_id == bindparam("round_id")]
     conditions += [column == bindparam(arg) for arg, column in FILTERS if arg in filters]
     total = select(func.count()).select_from(PROPOSALS).where(*conditions).scalar_subquery()
-    head = select(ROUNDS.c.hub_id, total).where(ROUNDS.c.id == bindparam("round_id"))
-    page = select(*COLUMNS).where(*conditions).order_by(*ORDER).offset(bindparam("offset")).limit(bindparam("limit"))
-    return head, page
+    page = (
+        select(*COLUMNS).where(*conditions).order_by(*ORDER)
+        .offset(bindparam("offset")).limit(bindparam("limit")).subquery("page")
+    )
+    return (
+        select(ROUNDS.c.hub_id, total, *page.c)
+        .select_from(ROUNDS.outerjoin(page, true()))
+        .where(ROUNDS.c.id == bindparam("round_id"))
+        .order_by(*(page.c[column.name] for column in ORDER))
+    )
 
 
 ITEM_QUERY = (
@@ -147,23 +165,18 @@ ITEM_QUERY = (
 
 
 def read_page(round_id: int, args: dict[str, Any]) -> dict[str, Any]:
-    """A page of a round's proposals as ``ProposalPageSchema`` dumps it; 404 if the round is not visible.
-
-    The round's hub and the filtered count come back in one query, the page in a second one (skipped when the
-    page is past the end).
-    """
+    """A page of a round's proposals as ``ProposalPageSchema`` dumps it; 404 if the round is not visible."""
     filters = tuple(arg for arg, _ in FILTERS if arg in args)
-    head, page_query = page_queries(filters)
-    values = {"round_id": round_id, **{arg: args[arg] for arg in filters}}
     page, per_page = args["page"], args["per_page"]
-    offset = (page - 1) * per_page
+    values = {arg: args[arg] for arg in filters}
     with reading() as conn:
-        found = conn.execute(head, values).first()
-        if found is None or not principal().sees(found[0]):
-            raise ApiError(404, f"No round {round_id}.")
-        rows = conn.execute(page_query, {**values, "offset": offset, "limit": per_page}).all() \
-            if found[1] > offset else []
-    return {"items": [proposal_dict(row) for row in rows], "page": page, "per_page": per_page, "total": found[1]}
+        rows = conn.execute(
+            page_query(filters), {"round_id": round_id, "offset": (page - 1) * per_page, "limit": per_page, **values}
+        ).all()
+    if not rows or not principal().sees(rows[0][0]):
+        raise ApiError(404, f"No round {round_id}.")
+    items = [proposal_dict(row[2:]) for row in rows if row[2] is not None]  # an empty page: one row of NULLs
+    return {"items": items, "page": page, "per_page": per_page, "total": rows[0][1]}
 
 
 def read_proposal(proposal_id: int) -> dict[str, Any]:
@@ -211,7 +224,7 @@ def decide(proposal: t.Proposal, round_: t.Round, action: str, reason: str | Non
 
 @blp.route("/rounds/<int:round_id>/proposals")
 class RoundProposals(MethodView):
-    @blp.arguments(ProposalArgs, location="query")
+    @blp.arguments(ProposalArgs(), location="query")
     @blp.response(200, ProposalPageSchema)
     def get(self, args: dict, round_id: int) -> Response:
         """The round's proposals with paging; filter by state, role, school or partner."""

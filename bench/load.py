@@ -462,9 +462,13 @@ def server_command(opts: Options, port: int) -> list[str]:
     if opts.threads is None:
         return [sys.executable, "-m", "hubmatch", "serve", "--prod", "--host", HOST, "--port", str(port),
                 "--workers", str(opts.workers)]
-    return [sys.executable, "-m", "gunicorn", "--bind", f"{HOST}:{port}", "--workers", str(opts.workers),
-            "--threads", str(opts.threads), "--worker-class", "gthread", "--timeout", "120", "--access-logfile", "-",
-            "api.app:create_app()"]
+    from hubmatch.serve import options  # the production settings, but for the threads
+
+    settings = {**options(HOST, port, opts.workers), "threads": opts.threads}
+    flags = {"bind": "--bind", "workers": "--workers", "threads": "--threads", "worker_class": "--worker-class",
+             "timeout": "--timeout", "accesslog": "--access-logfile", "worker_tmp_dir": "--worker-tmp-dir"}
+    return [sys.executable, "-m", "gunicorn", *(x for key, flag in flags.items() if key in settings
+                                                for x in (flag, str(settings[key]))), "api.app:create_app()"]
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -22,11 +23,23 @@ class _Gunicorn(BaseApplication):
         return create_app()
 
 
+SHM = "/dev/shm"
+
+
+def options(host: str, port: int, workers: int) -> dict[str, Any]:
+    """gunicorn's settings. The workers' heartbeat file goes to shared memory when the machine has it: gunicorn
+    touches it twice per request, and on a journaled disk each touch cost about 0.1 ms of a 2 ms read."""
+    settings: dict[str, Any] = {"bind": f"{host}:{port}", "workers": workers, "threads": 4, "worker_class": "gthread",
+                                "timeout": 120, "accesslog": "-", "preload_app": False}
+    if os.path.isdir(SHM) and os.access(SHM, os.W_OK):
+        settings["worker_tmp_dir"] = SHM
+    return settings
+
+
 def gunicorn(host: str, port: int, workers: int) -> int:
     """Serve with ``workers`` processes of 4 threads each; migrations run once before the workers fork."""
     from models.store import migrate
 
     migrate()
-    _Gunicorn({"bind": f"{host}:{port}", "workers": workers, "threads": 4, "worker_class": "gthread",
-               "timeout": 120, "accesslog": "-", "preload_app": False}).run()
+    _Gunicorn(options(host, port, workers)).run()
     return 0

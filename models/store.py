@@ -42,7 +42,7 @@ def json_loads(data: str | bytes | bytearray | memoryview) -> Any:
     """A JSON column's value, parsed by orjson (several times faster on proposals' components and alternatives)
     with exactly the standard library's result: a document orjson refuses (NaN on SQLite) or might round (a run
     of 19 digits) is parsed by ``json.loads`` instead."""
-    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    raw = data if isinstance(data, bytes) else data.encode("utf-8") if isinstance(data, str) else bytes(data)
     if LONG_NUMBER.search(raw) is None:
         try:
             return orjson.loads(raw)
