@@ -466,9 +466,16 @@ def server_command(opts: Options, port: int) -> list[str]:
 
     settings = {**options(HOST, port, opts.workers), "threads": opts.threads}
     flags = {"bind": "--bind", "workers": "--workers", "threads": "--threads", "worker_class": "--worker-class",
-             "timeout": "--timeout", "accesslog": "--access-logfile", "worker_tmp_dir": "--worker-tmp-dir"}
-    return [sys.executable, "-m", "gunicorn", *(x for key, flag in flags.items() if key in settings
-                                                for x in (flag, str(settings[key]))), "api.app:create_app()"]
+             "timeout": "--timeout", "accesslog": "--access-logfile", "worker_tmp_dir": "--worker-tmp-dir",
+             "reuse_port": "--reuse-port"}
+    args = [sys.executable, "-m", "gunicorn"]
+    for key, flag in flags.items():
+        value = settings.get(key)
+        if value is True:
+            args.append(flag)
+        elif value is not None and value is not False:
+            args += [flag, str(value)]
+    return [*args, "api.app:create_app()"]
 
 
 @contextlib.contextmanager
