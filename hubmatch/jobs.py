@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +24,7 @@ from models import tables as t
 from models.store import transaction
 
 GRACE_S = 30.0
+POLL_S = 0.05  # how often a synchronous solve looks at its job's row
 QUEUE_GRACE_S = 60.0  # a job queued this recently may be starting in another server process: not stale yet
 
 
@@ -67,10 +69,24 @@ class JobRunner:
             fail(self.factory, job_id, f"the worker process ended with exit code {proc.returncode}: {tail[0]}")
 
     def wait(self, job_id: str, timeout_s: float) -> None:
-        """Block until the job's worker ends or ``timeout_s`` passes (used for hub-sized synchronous solves)."""
+        """Block until the job is over or ``timeout_s`` passes (used for hub-sized synchronous solves).
+
+        Over means its row says so (the worker commits its outcome before it exits, so this is the earliest sign)
+        or its watcher has ended (which is when a crash or a hang has been recorded).
+        """
         thread = self.threads.get(job_id)
-        if thread is not None:
-            thread.join(timeout_s)
+        if thread is None:
+            return
+        deadline = time.monotonic() + timeout_s
+        while (left := deadline - time.monotonic()) > 0:
+            thread.join(min(POLL_S, left))
+            if not thread.is_alive() or self.finished(job_id):
+                return
+
+    def finished(self, job_id: str) -> bool:
+        """Whether the job's row records an outcome."""
+        with transaction(self.factory) as session:
+            return session.scalar(select(t.Job.state).where(t.Job.id == job_id)) in ("succeeded", "failed")
 
     def recover(self) -> int:
         """Fail the jobs that a stopped service left queued or running; return how many.
