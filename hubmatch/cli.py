@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -158,12 +158,13 @@ def _demo(args: argparse.Namespace) -> int:
 def _fixture(args: argparse.Namespace) -> int:
     import fixtures
 
-    build = {
+    builders: dict[str, Callable[..., dict[str, Any]]] = {
         "lancashire": fixtures.lancashire_problem,
         "cumbria": fixtures.cumbria_problem,
         "national": fixtures.national_problem,
         "gap": fixtures.gap_problem,
-    }[args.name]
+    }
+    build = builders[args.name]
     raw = build() if args.seed is None else build(seed=args.seed)
     _write_json(args.output, raw)
     print(

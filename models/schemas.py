@@ -51,7 +51,7 @@ class Names(fields.Field):
     records that alone cost a national round most of a second.
     """
 
-    default_error_messages: ClassVar[dict[str, str]] = {
+    default_error_messages: ClassVar[dict[str, str]] = {  # type: ignore[misc,assignment]  # marshmallow's own idiom
         "invalid": "Must be a list of non-empty strings of at most 64 characters."
     }
 
@@ -64,7 +64,7 @@ class Names(fields.Field):
 class Marks(fields.Field):
     """Compass self-assessment marks: {"1".."8": percent}, checked in one pass for the same reason as Names."""
 
-    default_error_messages: ClassVar[dict[str, str]] = {
+    default_error_messages: ClassVar[dict[str, str]] = {  # type: ignore[misc,assignment]  # marshmallow's own idiom
         "invalid": 'Must map benchmarks "1" to "8" to finite numbers from 0 to 100.'
     }
 
@@ -160,7 +160,7 @@ class SchoolSchema(_Located):
     needs = _ids(load_default=list)
     current_adviser = fields.String(allow_none=True, load_default=None)
     current_cornerstones = _ids(load_default=list)
-    load = _finite(validate=POSITIVE, load_default=1.0)
+    load = _finite(validate=POSITIVE, load_default=1.0)  # type: ignore[assignment]  # the metaclass takes fields off the class
 
     @post_load
     def make(self, data: dict, **_: Any) -> School:
@@ -218,7 +218,7 @@ class PairSchema(_Strict):
     school = _id()
     partner = _id()
     cost = _finite(allow_none=True, load_default=None)
-    load = _finite(validate=POSITIVE, allow_none=True, load_default=None)
+    load = _finite(validate=POSITIVE, allow_none=True, load_default=None)  # type: ignore[assignment]  # as above
     forbidden = fields.Boolean(load_default=False)
     locked = fields.Boolean(load_default=False)
 
@@ -251,7 +251,8 @@ class ProblemSchema(_Strict):
 
     @post_load
     def make(self, data: dict, **_: Any) -> Problem:
-        return Problem(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        records = {k: tuple(data[k]) for k in ("schools", "advisers", "employers", "pairs")}
+        return Problem(hub=data["hub"], policy=data["policy"], **records)
 
 
 def load_problem(raw: Any) -> Problem:

@@ -46,7 +46,8 @@ class RecordIds:
                 else []
             )
 
-        pairs = raw.get("pairs") if isinstance(raw.get("pairs"), list) else []
+        given = raw.get("pairs")
+        pairs = given if isinstance(given, list) else []
         return cls(
             ids("schools"),
             ids("advisers"),

@@ -76,7 +76,9 @@ def _coverage_expr(model: cp_model.CpModel, inp: RoleInput, x: list) -> cp_model
     return cp_model.LinearExpr.weighted_sum(x + ys, cov.extra_per_var.tolist() + y_coef)
 
 
-def _run(model: cp_model.CpModel, seconds: float, workers: int) -> tuple[cp_model.CpSolver | None, int]:
+def _run(
+    model: cp_model.CpModel, seconds: float, workers: int
+) -> tuple[cp_model.CpSolver | None, cp_model.CpSolverStatus]:
     """Solve deterministically (interleaved workers) and return the solver when it holds a solution."""
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = float(seconds)
