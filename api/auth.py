@@ -23,9 +23,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Response, g, redirect, request, url_for
+from flask import g, redirect, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from api.errors import ApiError
 from models import tables as t
@@ -135,7 +136,7 @@ def lookup(session: Session, token: str, cache: TokenCache | None = None) -> Pri
     return who
 
 
-def authenticate(session: Session, cache: TokenCache | None = None) -> Response | None:
+def authenticate(session: Session, cache: TokenCache | None = None) -> WerkzeugResponse | None:
     """Set ``g.principal`` from the bearer token (or the review page's cookie), or refuse with 401.
 
     Public paths pass without a token. A page request without a valid token is sent to the sign-in page. A

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from flask import Response
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.sansio.response import Response as BaseResponse
 
 OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
@@ -53,7 +54,7 @@ def dump_bytes(obj: Any, default: Any) -> bytes | None:
 class OrjsonProvider(DefaultJSONProvider):
     """Flask's JSON provider with orjson for responses; the standard library stays for what orjson refuses."""
 
-    def response(self, *args: Any, **kwargs: Any) -> Response:
+    def response(self, *args: Any, **kwargs: Any) -> BaseResponse:
         """The response Flask's provider would build (compact, sorted keys, newline), encoded by orjson."""
         if (self.compact is None and self._app.debug) or self.compact is False:
             return super().response(*args, **kwargs)  # indented output for a person reading in debug mode
@@ -64,7 +65,7 @@ class OrjsonProvider(DefaultJSONProvider):
         body = dump_bytes(obj, self._orjson_default)
         if body is None:
             body = self.dumps(obj, separators=(",", ":"), default=self._plain_default).encode("utf-8")
-        return self._app.response_class(body + b"\n", status=status, headers=headers, mimetype=self.mimetype)
+        return Response(body + b"\n", status=status, headers=headers, mimetype=self.mimetype)
 
     def _orjson_default(self, value: Any) -> Any:
         """Stored JSON as an orjson fragment (copied as it is); anything else as Flask's provider renders it."""

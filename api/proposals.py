@@ -16,13 +16,14 @@ and the views keep their schemas for the OpenAPI document.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import Row, Select, Text, bindparam, cast, func, select, true
+from sqlalchemy import Select, Text, bindparam, cast, func, select, true
 
 from api.app import db, reading
 from api.auth import Principal, principal, require
@@ -116,7 +117,7 @@ def etag(proposal: t.Proposal | dict[str, Any]) -> str:
     return f'"{proposal.id}.{proposal.version}"'
 
 
-def proposal_dict(row: Row[Any]) -> dict[str, Any]:
+def proposal_dict(row: Sequence[Any]) -> dict[str, Any]:
     """A row of ``COLUMNS`` as ``ProposalSchema`` dumps it: the values as read, the decision time in ISO 8601, the
     JSON columns as their stored text (the same values once the response is parsed, without parsing them here)."""
     item = dict(zip(FIELDS, row, strict=True))

@@ -65,7 +65,7 @@ def make_engine(url: str | None = None) -> Engine:
     return engine
 
 
-def _closed_by_server(dbapi_connection, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+def _closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     """Refuse a pooled PostgreSQL connection that the server has closed or is closing, without a round trip.
 
     This replaces ``pool_pre_ping``, which cost each request a ``SELECT 1`` and its transaction on the server.
@@ -85,7 +85,7 @@ def _closed_by_server(dbapi_connection, _record, _proxy) -> None:  # type: ignor
         raise DisconnectionError("the server closed the connection while it was idle in the pool")
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
