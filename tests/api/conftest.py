@@ -16,16 +16,15 @@ from __future__ import annotations
 import copy
 import functools
 import itertools
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 import pytest
 from flask import Flask
+from pg import scratch_database, skip_without_postgres
 from sqlalchemy.orm import Session
 
 import fixtures
@@ -38,7 +37,6 @@ from models.repository import create_hub
 from models.store import transaction
 
 BACKENDS = ("sqlite", "postgresql")
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 JOB_TIMEOUT_S = 120.0
 
 
@@ -53,35 +51,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("database_url", names, indirect=True, scope="session")
 
 
-@functools.cache
-def _postgres_problem() -> str | None:
-    """None when PostgreSQL answers, else why not."""
-    try:
-        psycopg.connect(dbname="postgres", connect_timeout=3, **PG).close()
-    except psycopg.Error as err:
-        return (str(err).strip().splitlines() or [type(err).__name__])[0]
-    return None
-
-
-def _postgres_admin(*statements: str) -> None:
-    with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **PG) as conn:
-        for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
-
-
 @pytest.fixture(scope="session")
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("sqlite") / "hubmatch.sqlite"
         yield "sqlite:///" + str(path.resolve())
         return
-    problem = _postgres_problem()
-    if problem is not None:
-        pytest.skip(f"PostgreSQL does not answer on {PG['host']}:{PG['port']} as user {PG['user']} ({problem})")
-    name = f"hubmatch_test_{os.getpid()}"
-    _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    skip_without_postgres()
+    with scratch_database("hubmatch_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

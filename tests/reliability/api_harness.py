@@ -10,16 +10,14 @@ nothing.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import hashlib
-import itertools
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from flask import Flask
+from pg import scratch_database
 from sqlalchemy import select
 
 from api.app import create_app
@@ -29,8 +27,6 @@ from models import load_problem
 from models import tables as t
 from models.repository import create_hub
 from models.store import transaction
-
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 
 TINY: dict[str, Any] = {
     "hub": {"id": "tiny", "name": "Tiny hub", "priority_sectors": {"digital": 1.0}},
@@ -47,22 +43,6 @@ TINY: dict[str, Any] = {
 }
 
 
-@functools.cache
-def postgres_problem() -> str | None:
-    """None when PostgreSQL answers on 127.0.0.1:5432 as user postgres, else why not."""
-    try:
-        psycopg.connect(dbname="postgres", connect_timeout=3, **PG).close()
-    except psycopg.Error as err:
-        return (str(err).strip().splitlines() or [type(err).__name__])[0]
-    return None
-
-
-def _postgres_admin(*statements: str) -> None:
-    with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **PG) as conn:
-        for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
-
-
 @dataclass(frozen=True)
 class Seeded:
     """A hub with the tiny records and one round solved in-process: ids for path parameters."""
@@ -74,25 +54,16 @@ class Seeded:
     admin_token: str
 
 
-_counter = itertools.count(1)
-
-
 def backend_app(backend: str, tmp_dir: Any, suffix: str) -> Iterator[Flask]:
     """A fresh app on ``backend`` (generator: disposes and drops its database afterwards)."""
-    if backend == "sqlite":
-        url = "sqlite:///" + str((tmp_dir / "hubmatch.sqlite").resolve())
-        name = None
-    else:
-        name = f"hubmatch_{suffix}_{os.getpid()}_{next(_counter)}"
-        _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
-        url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-    app = create_app({"DATABASE_URL": url})
-    try:
+    with contextlib.ExitStack() as stack:
+        if backend == "sqlite":
+            url = "sqlite:///" + str((tmp_dir / "hubmatch.sqlite").resolve())
+        else:
+            url = stack.enter_context(scratch_database(f"hubmatch_{suffix}"))
+        app = create_app({"DATABASE_URL": url})
+        stack.callback(app.extensions["hubmatch.engine"].dispose)  # runs before the database is dropped
         yield app
-    finally:
-        app.extensions["hubmatch.engine"].dispose()
-        if name is not None:
-            _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def seed(app: Flask, hub_id: str = "fuzz") -> Seeded:

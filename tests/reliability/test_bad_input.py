@@ -22,9 +22,10 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from api_harness import Seeded, backend_app, fingerprint, postgres_problem, seed
+from api_harness import Seeded, backend_app, fingerprint, seed
 from flask import Flask
 from flask.testing import FlaskClient
+from pg import postgres_problem
 from sqlalchemy import select
 
 from hubmatch.worker import run as run_worker

@@ -24,6 +24,7 @@ import psycopg
 import pytest
 import requests
 from flask import Flask
+from pg import scratch_database, skip_without_postgres
 
 import fixtures
 import hubmatch.jobs
@@ -33,7 +34,6 @@ from models import load_problem
 from models.repository import create_hub
 from models.store import make_engine, migrate, session_factory, transaction
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 ROOT = Path(__file__).resolve().parents[2]
 HUBMATCH = Path(sys.executable).with_name("hubmatch")
 JOB_TIMEOUT_S = 120.0
@@ -41,32 +41,13 @@ SOLVE_S = 6.0  # the time limit of the rounds killed mid-solve: the worker is bu
 GRACE_S = 8.0  # the watcher's grace in the hang test: more than a worker's start-up (2-4 s here), so it is running
 
 
-def postgres_problem() -> str | None:
-    """None when PostgreSQL answers on 127.0.0.1:5432, else why not."""
-    try:
-        psycopg.connect(dbname="postgres", connect_timeout=3, **PG).close()
-    except psycopg.Error as err:
-        return (str(err).strip().splitlines() or [type(err).__name__])[0]
-    return None
-
-
-def pg_admin(*statements: str) -> None:
-    with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **PG) as conn:
-        for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
-
-
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this module, dropped after it."""
-    if problem := postgres_problem():
-        pytest.skip(f"PostgreSQL does not answer on 127.0.0.1:5432 as user postgres: {problem}")
-    name = f"hubmatch_faults_{os.getpid()}"
-    pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-    migrate(url)
-    yield url
-    pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    skip_without_postgres()
+    with scratch_database("hubmatch_faults") as url:
+        migrate(url)
+        yield url
 
 
 def query(url: str, sql: str, *params: Any) -> list[tuple]:

@@ -24,10 +24,11 @@ from typing import Any
 
 import pytest
 import schemathesis
-from api_harness import Seeded, backend_app, postgres_problem, seed
+from api_harness import Seeded, backend_app, seed
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pg import postgres_problem
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance

@@ -9,6 +9,7 @@ version moved once per accepted decision) and each proposal ends in the state of
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -25,6 +26,7 @@ import psycopg
 import pytest
 import requests
 from helpers import race
+from pg import scratch_database, skip_without_postgres
 
 import fixtures
 from api.auth import create_token
@@ -32,25 +34,10 @@ from models import load_problem
 from models.repository import create_hub
 from models.store import make_engine, migrate, session_factory, transaction
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 ROOT = Path(__file__).resolve().parents[2]
 HUBMATCH = Path(sys.executable).with_name("hubmatch")
 COORDINATORS = 20
 STATES = {"approve": "approved", "reject": "rejected", "lock": "locked"}
-
-
-def _postgres_problem() -> str | None:
-    try:
-        psycopg.connect(dbname="postgres", connect_timeout=3, **PG).close()
-    except psycopg.Error as err:
-        return (str(err).strip().splitlines() or [type(err).__name__])[0]
-    return None
-
-
-def _pg_admin(*statements: str) -> None:
-    with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **PG) as conn:
-        for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
 
 
 def _free_port() -> int:
@@ -62,25 +49,30 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A fresh database with the Lancashire hub and tokens, and a production server on it (stopped after)."""
-    if problem := _postgres_problem():
-        pytest.skip(f"PostgreSQL does not answer on 127.0.0.1:5432 as user postgres: {problem}")
-    name = f"hubmatch_http_{os.getpid()}"
-    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
-    migrate(url)
-    raw = fixtures.lancashire_problem()
-    policy = raw["policy"]
-    raw.pop("pairs", None)
-    engine = make_engine(url)
-    with transaction(session_factory(engine)) as session:
-        create_hub(session, "lancashire", "Lancashire", load_problem(raw))
-        lead = create_token(session, "lead", "hub_lead", "lancashire")
-        coordinators = {
-            f"coordinator {i:02d}": create_token(session, f"coordinator {i:02d}", "coordinator", "lancashire")
-            for i in range(COORDINATORS)
-        }
-    engine.dispose()
-    port, log = _free_port(), tmp_path_factory.mktemp("server") / "server.log"
+    skip_without_postgres()
+    with scratch_database("hubmatch_http") as url:
+        migrate(url)
+        raw = fixtures.lancashire_problem()
+        policy = raw["policy"]
+        raw.pop("pairs", None)
+        engine = make_engine(url)
+        with transaction(session_factory(engine)) as session:
+            create_hub(session, "lancashire", "Lancashire", load_problem(raw))
+            lead = create_token(session, "lead", "hub_lead", "lancashire")
+            coordinators = {
+                f"coordinator {i:02d}": create_token(session, f"coordinator {i:02d}", "coordinator", "lancashire")
+                for i in range(COORDINATORS)
+            }
+        engine.dispose()
+        log = tmp_path_factory.mktemp("server") / "server.log"
+        with _server(url, log) as base:
+            yield {"base": base, "url": url, "lead": lead, "coordinators": coordinators, "policy": policy, "log": log}
+
+
+@contextlib.contextmanager
+def _server(url: str, log: Path) -> Iterator[str]:
+    """``hubmatch serve --prod`` on a free loopback port, once /health answers; its process group killed after."""
+    port = _free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [str(HUBMATCH), "serve", "--prod", "--port", str(port)],
@@ -99,7 +91,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
                 pass
             assert time.monotonic() < deadline, "the server did not answer /health within 60 s"
             time.sleep(0.2)
-        yield {"base": base, "url": url, "lead": lead, "coordinators": coordinators, "policy": policy, "log": log}
+        yield base
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -107,7 +99,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(30)
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def session_for(token: str) -> requests.Session:

@@ -19,8 +19,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import psycopg
 import pytest
+from pg import skip_without_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 SECONDS = 5.0  # per scenario: long enough for a few hundred requests, short enough for CI
@@ -37,20 +37,11 @@ def bench_load() -> ModuleType:
     return module
 
 
-def _postgres_problem() -> str | None:
-    """None when PostgreSQL answers on 127.0.0.1:5432, else why not."""
-    try:
-        psycopg.connect(dbname="postgres", connect_timeout=3, **bench_load().PG).close()
-    except psycopg.Error as err:
-        return (str(err).strip().splitlines() or [type(err).__name__])[0]
-    return None
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def results(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One short run per backend, shared by the tests of this module (a run takes about a minute)."""
-    if request.param == "postgresql" and (problem := _postgres_problem()):
-        pytest.skip(f"PostgreSQL does not answer on 127.0.0.1:5432: {problem}")
+    if request.param == "postgresql":
+        skip_without_postgres()
     load = bench_load()
     output = tmp_path_factory.mktemp("load") / "load-results.json"
     opts = load.Options(
