@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from helpers import TINY
 from pg import scratch_database, skip_without_postgres
 from sqlalchemy.orm import Session
 
@@ -199,21 +200,6 @@ def lancashire_problem() -> Problem:
     raw = lancashire_raw()
     raw.pop("pairs", None)  # the fixture's pair rules are not hub records
     return load_problem(raw)
-
-
-TINY = {
-    "hub": {"id": "tiny", "name": "Tiny hub", "priority_sectors": {"digital": 1.0}},
-    "schools": [
-        {"id": "S1", "name": "Preston Academy", "postcode": "PR1 8JN", "sectors": ["digital"]},
-        {"id": "S2", "name": "Lancaster High", "postcode": "LA1 1AA"},
-        {"id": "S3", "name": "Blackburn College", "postcode": "BB1 1AA", "kind": "college"},
-    ],
-    "advisers": [
-        {"id": "A1", "name": "Ada", "company": "C1", "lat": 53.76, "lon": -2.70, "sectors": ["digital"]},
-        {"id": "A2", "name": "Bob", "company": "C2", "lat": 54.05, "lon": -2.80, "capacity": 2},
-    ],
-    "employers": [{"id": "E1", "name": "Rolls", "sites": [{"lat": 53.75, "lon": -2.48}], "capacity": 3}],
-}
 
 
 def tiny_problem() -> Problem:

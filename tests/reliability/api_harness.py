@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
+from helpers import TINY
 from pg import scratch_database
 from sqlalchemy import select
 
@@ -27,20 +28,6 @@ from models import load_problem
 from models import tables as t
 from models.repository import create_hub
 from models.store import transaction
-
-TINY: dict[str, Any] = {
-    "hub": {"id": "tiny", "name": "Tiny hub", "priority_sectors": {"digital": 1.0}},
-    "schools": [
-        {"id": "S1", "name": "Preston Academy", "postcode": "PR1 8JN", "sectors": ["digital"]},
-        {"id": "S2", "name": "Lancaster High", "postcode": "LA1 1AA"},
-        {"id": "S3", "name": "Blackburn College", "postcode": "BB1 1AA", "kind": "college"},
-    ],
-    "advisers": [
-        {"id": "A1", "name": "Ada", "company": "C1", "lat": 53.76, "lon": -2.70, "sectors": ["digital"]},
-        {"id": "A2", "name": "Bob", "company": "C2", "lat": 54.05, "lon": -2.80, "capacity": 2},
-    ],
-    "employers": [{"id": "E1", "name": "Rolls", "sites": [{"lat": 53.75, "lon": -2.48}], "capacity": 3}],
-}
 
 
 @dataclass(frozen=True)
