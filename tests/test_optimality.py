@@ -3,6 +3,9 @@ that keeps every rule; and the objective's levels rank matchings the way the pro
 
 from __future__ import annotations
 
+from itertools import pairwise
+
+import numpy as np
 import pytest
 from helpers import (
     CENTRE,
@@ -13,6 +16,7 @@ from helpers import (
     chosen_pairs,
     document,
     employer,
+    feasible_choices,
     north,
     objective_key,
     random_document,
@@ -25,6 +29,7 @@ from helpers import (
 from matcher import solve
 from matcher.solve import role_input
 from matcher.solvers import SolverUnsuitable, solve_role
+from matcher.solvers.rows import levels
 from models import load_problem
 
 ROLES = ("adviser", "cornerstone")
@@ -254,3 +259,28 @@ def test_distinct_sectors_round_with_no_cornerstone_in_reach() -> None:
     assert solution.status == "optimal"
     assert [(a.school, a.partner) for a in solution.assignments] == [("s", "a")]
     assert [(u.school, u.role, u.reason) for u in solution.unmatched] == [("s", "cornerstone", "out_of_reach")] * 2
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_staged_levels_rank_every_feasible_choice_as_the_objective_does(seed: int) -> None:
+    """The integer solvers optimise ``rows.levels`` stage by stage; that order must be the problem format's
+    lexicographic order on every feasible choice of the round (locked pairs shift every choice alike)."""
+    raw = random_document(seed, loads=seed % 2 == 1)
+    problem = load_problem(raw)
+    compared = 0
+    for role in ROLES:
+        inp, rules = role_input(problem, role), rules_of(raw, role)
+        g, lv, costs = inp.graph, levels(inp), unit_costs(problem, inp)
+        position = {(problem.schools[g.school[c]].id, g.partners.ids[g.partner[c]]): i for i, c in enumerate(inp.free)}
+        ranked = []
+        for choice in feasible_choices(rules, rules.candidates()):
+            x = np.zeros(len(position), dtype=np.int64)
+            x[[position[k] for k in choice if k in position]] = 1
+            xy = np.r_[x, [int(x[var].any()) for var in lv.school_vars]]
+            staged = tuple(int(st.coef @ xy) * (1 if st.maximise else -1) for st in lv.stages)
+            ranked.append((objective_key(rules, costs, choice), staged))
+        ranked.sort()
+        for (want_a, got_a), (want_b, got_b) in pairwise(ranked):
+            assert (got_a < got_b) if want_a < want_b else (got_a == got_b), (seed, role, want_a, want_b)
+        compared += len(ranked) - 1
+    assert compared > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +65,12 @@ def filled_per_school(inp: RoleInput, chosen: np.ndarray) -> np.ndarray:
     return np.bincount(inp.graph.school[free_chosen], minlength=inp.graph.n_schools)
 
 
+def time_left(time_limit_s: float, started: float) -> float:
+    """What is left of a staged solver's limit, but never less than a twentieth of it, so that every stage of the
+    lexicographic objective gets a look (a stage past the limit still improves on the choice it was seeded with)."""
+    return max(time_limit_s - (time.perf_counter() - started), 0.05 * time_limit_s)
+
+
 def result(
     inp: RoleInput, chosen: np.ndarray, status: str, bound_units: float | None, solver: str, seconds: float
 ) -> RoleResult:
@@ -79,3 +86,21 @@ def result(
         solver=solver,
         seconds=seconds,
     )
+
+
+def staged_result(
+    inp: RoleInput,
+    hint: np.ndarray | None,
+    choice: np.ndarray | None,
+    proven: bool,
+    bound_units: float | None,
+    solver: str,
+    started: float,
+) -> RoleResult:
+    """The result of a staged solver: its last choice of free pairs (else the hint), proven only if every stage
+    was, and "unknown" when no stage found a solution."""
+    chosen = np.zeros(inp.graph.size, dtype=bool) if hint is None else hint.copy()
+    if choice is not None:
+        chosen[inp.free] = choice
+    status = "optimal" if proven else ("unknown" if choice is None else "feasible")
+    return result(inp, chosen, status, bound_units, solver, time.perf_counter() - started)

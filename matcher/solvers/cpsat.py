@@ -1,7 +1,7 @@
 """CP-SAT for the rules that break the flow structure: loads against capacity, distinct sectors.
 
-Two solves make the objective lexicographic without giant coefficients: first the best coverage, then the least
-cost among the matchings with that coverage, each seeded with the best known choice. Capacities with fractional
+The objective is lexicographic without giant coefficients: one solve per level of ``rows.levels`` (coverage
+counts, need, then cost), each seeded with the best choice so far. Capacities with fractional
 loads are scaled to hundredths, the precision the problem format documents for loads.
 """
 
@@ -12,8 +12,8 @@ import time
 import numpy as np
 from ortools.sat.python import cp_model
 
-from matcher.solvers.base import RoleInput, RoleResult, result
-from matcher.solvers.rows import coverage, rows
+from matcher.solvers.base import RoleInput, RoleResult, staged_result, time_left
+from matcher.solvers.rows import levels, rows
 
 LOAD_SCALE = 100
 
@@ -21,7 +21,11 @@ LOAD_SCALE = 100
 def solve_cpsat(
     inp: RoleInput, time_limit_s: float = 60.0, hint: np.ndarray | None = None, workers: int = 2
 ) -> RoleResult:
-    """Lexicographic optimum by CP-SAT within the time limit (status says whether it is proven)."""
+    """Lexicographic optimum by CP-SAT within the time limit (status says whether it is proven).
+
+    Each level of ``rows.levels`` is optimised in turn from the best choice so far, then held at the value found;
+    the answer is proven only when every stage is.
+    """
     started = time.perf_counter()
     free = inp.free
     model = cp_model.CpModel()
@@ -29,31 +33,24 @@ def solve_cpsat(
     for row in rows(inp):
         coef, upper = _integral(row.coef, row.upper)
         model.add(cp_model.LinearExpr.weighted_sum([x[i] for i in row.var], coef.tolist()) <= upper)
-    cover = _coverage_expr(model, inp, x)
-    if hint is not None:
-        for var, value in zip(x, hint[free], strict=True):
-            model.add_hint(var, bool(value))
-
-    model.maximize(cover)
-    first, status1 = _run(model, time_limit_s, workers)
-    if first is None:
-        return result(inp, _as_chosen(inp, hint), "unknown", None, "cpsat", time.perf_counter() - started)
-    best_cover = int(first.objective_value)
-    model.clear_hints()
-    for var in x:
-        model.add_hint(var, bool(first.value(var)))
-    model.add(cover >= best_cover)
-    model.minimize(cp_model.LinearExpr.weighted_sum(x, inp.costs.units[free].tolist()))
-    left = max(time_limit_s - (time.perf_counter() - started), 0.05 * time_limit_s)
-    second, status2 = _run(model, left, workers)
-    solver = second if second is not None else first
-    chosen = np.zeros(inp.graph.size, dtype=bool)
-    chosen[free] = [bool(solver.value(v)) for v in x]
-    proven = status1 == cp_model.OPTIMAL and status2 == cp_model.OPTIMAL
-    locked_cost = int(inp.costs.units[inp.graph.locked].sum())
-    bound = second.best_objective_bound + locked_cost if second is not None else None
-    status = "optimal" if proven else "feasible"
-    return result(inp, chosen, status, bound, "cpsat", time.perf_counter() - started)
+    lv = levels(inp)
+    y = _school_ys(model, x, lv.school_vars)
+    choice = None if hint is None else hint[free]
+    proven, bound = True, None
+    for stage in lv.stages:
+        level = cp_model.LinearExpr.weighted_sum(x + y, stage.coef.tolist())
+        model.maximize(level) if stage.maximise else model.minimize(level)
+        solver, status = _run(model, x, choice, time_left(time_limit_s, started), workers)
+        if solver is None:
+            proven = False
+            break
+        proven &= status == cp_model.OPTIMAL
+        choice = np.array([bool(solver.value(v)) for v in x])
+        if stage.maximise:
+            model.add(level >= round(solver.objective_value))
+        else:
+            bound = solver.best_objective_bound + int(inp.costs.units[inp.graph.locked].sum())
+    return staged_result(inp, hint, choice, proven, bound, "cpsat", started)
 
 
 def _integral(coef: np.ndarray, upper: float) -> tuple[np.ndarray, int]:
@@ -63,23 +60,23 @@ def _integral(coef: np.ndarray, upper: float) -> tuple[np.ndarray, int]:
     return np.rint(coef * LOAD_SCALE).astype(np.int64), int(np.floor(upper * LOAD_SCALE + 1e-6))
 
 
-def _coverage_expr(model: cp_model.CpModel, inp: RoleInput, x: list) -> cp_model.LinearExpr:
-    """The coverage value, with y[s] <= the school's chosen pairs (the maximiser sets y = 1 when any is)."""
-    cov = coverage(inp)
-    ys, y_coef = [], []
-    for var, first, extra in zip(cov.school_vars, cov.first, cov.extra_per_school, strict=True):
-        if len(var):
-            y = model.new_bool_var("")
-            model.add(y <= sum(x[i] for i in var))
-            ys.append(y)
-            y_coef.append(int(first - extra))
-    return cp_model.LinearExpr.weighted_sum(x + ys, cov.extra_per_var.tolist() + y_coef)
+def _school_ys(model: cp_model.CpModel, x: list, school_vars: list[np.ndarray]) -> list:
+    """y[s] <= the school's chosen pairs (the maximiser sets y = 1 when any is)."""
+    ys = [model.new_bool_var("") for _ in school_vars]
+    for y, var in zip(ys, school_vars, strict=True):
+        model.add(y <= sum(x[i] for i in var))
+    return ys
 
 
 def _run(
-    model: cp_model.CpModel, seconds: float, workers: int
+    model: cp_model.CpModel, x: list, choice: np.ndarray | None, seconds: float, workers: int
 ) -> tuple[cp_model.CpSolver | None, cp_model.CpSolverStatus]:
-    """Solve deterministically (interleaved workers) and return the solver when it holds a solution."""
+    """Solve deterministically (interleaved workers) from ``choice`` and return the solver when it holds a
+    solution."""
+    model.clear_hints()
+    if choice is not None:
+        for var, value in zip(x, choice, strict=True):
+            model.add_hint(var, bool(value))
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = float(seconds)
     solver.parameters.num_workers = workers
@@ -87,7 +84,3 @@ def _run(
     solver.parameters.random_seed = 1
     status = solver.solve(model)
     return (solver if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None), status
-
-
-def _as_chosen(inp: RoleInput, hint: np.ndarray | None) -> np.ndarray:
-    return np.zeros(inp.graph.size, dtype=bool) if hint is None else hint.copy()
