@@ -66,6 +66,16 @@ def end_to_end(path: Path, out: Path) -> dict[str, Any]:
     return {"wall_s": wall, "peak_mb": usage.ru_maxrss / 1024}
 
 
+def validation_peak_mb(path: Path) -> float:
+    """Peak RSS of ``hubmatch validate`` on the file: a bound on the child in which ``solve`` validates (it reads
+    and validates the same document, and starts from no more than the parent had loaded when it forked)."""
+    cmd = [PYTHON, "-m", "hubmatch", "validate", str(path)]
+    status, usage = _wait(subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL))
+    if status != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited with status {status}")
+    return usage.ru_maxrss / 1024
+
+
 def _wait(proc: subprocess.Popen) -> tuple[int, Any]:
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -76,7 +86,8 @@ def run_e2e(cfg: Config, files: dict[str, Path], tmp: Path) -> tuple[Table, dict
     """Medians over repeats for each variant; the solution file supplies candidate counts and status."""
     table = Table(f"2a. National round end to end: python -m hubmatch solve, median of {cfg.repeats}",
                   ["variant", "schools", "advisers", "employers", "candidates adv", "candidates cs", "status",
-                   "solve() s", "e2e s", "min s", "peak MB", "target s", "time", "target MB", "memory"])
+                   "solve() s", "e2e s", "min s", "peak MB", "+ child MB", "target s", "time", "target MB",
+                   "memory"])
     measured: dict[str, Any] = {}
     for variant in (v for v in files if v != "baseline"):
         out = tmp / "solution.json"
@@ -84,14 +95,18 @@ def run_e2e(cfg: Config, files: dict[str, Path], tmp: Path) -> tuple[Table, dict
         sol = json.loads(out.read_text(encoding="utf-8"))
         raw = json.loads(files[variant].read_text(encoding="utf-8"))
         wall, peak = median([r["wall_s"] for r in runs]), median([r["peak_mb"] for r in runs])
+        child = validation_peak_mb(files[variant])
         cand = sol["stats"]["candidates"]
         table.add(variant, len(raw["schools"]), len(raw["advisers"]), len(raw["employers"]), cand.get("adviser"),
                   cand.get("cornerstone"), sol["status"], sol["stats"]["total_seconds"], wall,
-                  min(r["wall_s"] for r in runs), peak, E2E_TARGET_S, verdict(wall, E2E_TARGET_S), MEMORY_TARGET_MB,
-                  verdict(peak, MEMORY_TARGET_MB))
-        measured[variant] = {"wall_s": wall, "peak_mb": peak, "runs": runs}
-    table.notes.append("e2e = process spawn to exit (solution file written); peak MB = the child's ru_maxrss; "
-                       "solve() s = stats.total_seconds of the last run.")
+                  min(r["wall_s"] for r in runs), peak, child, E2E_TARGET_S, verdict(wall, E2E_TARGET_S),
+                  MEMORY_TARGET_MB, verdict(peak + child, MEMORY_TARGET_MB))
+        measured[variant] = {"wall_s": wall, "peak_mb": peak, "validation_child_mb": child, "runs": runs}
+    table.notes.append("e2e = process spawn to exit (solution file written); peak MB = the solving process's "
+                       "ru_maxrss; solve() s = stats.total_seconds of the last run.")
+    table.notes.append("the command validates its input in a forked child while it imports the solver "
+                       "(hubmatch/overlap.py); + child MB bounds that child by `hubmatch validate`'s peak, and the "
+                       "memory verdict is on the sum (the child exits before the solve, so the sum overstates).")
     return table, measured
 
 
@@ -113,6 +128,8 @@ def run_phases(cfg: Config, files: dict[str, Path], tmp: Path, e2e: dict[str, An
               "100%")
     table.add("measured e2e (2a median)", *[e2e[v]["wall_s"] for v in variants], "")
     table.notes.append("share is of the first variant's sum; 'of which' rows split solve() by its own stats.")
+    table.notes.append("steps run one after another here; the command overlaps 'imports' with 'read JSON' and "
+                       "'validate' in two processes, so its e2e can be below the sum.")
     return table
 
 

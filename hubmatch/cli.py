@@ -20,9 +20,12 @@ from typing import Any, NoReturn
 import orjson
 
 from hubmatch import __version__
-from matcher import solve
-from matcher.solvers import SOLVERS
+from hubmatch.overlap import load_while_importing
 from models import Problem, ProblemError, Solution, dump_solution, load_previous, load_problem
+
+# matcher.solvers.SOLVERS (a test keeps them equal): importing the solvers here would load OR-Tools and scipy
+# before the input is read, which ``solve`` overlaps with validation instead.
+SOLVERS = ("auto", "flow", "cpsat", "mip")
 
 
 class InputError(Exception):
@@ -130,8 +133,9 @@ def _solve_options(p: argparse.ArgumentParser) -> None:
 
 @_no_cyclic_gc()
 def _solve(args: argparse.Namespace) -> int:
-    problem = load_problem(_read_json(args.problem))
-    previous = load_previous(_read_json(args.previous)) if args.previous else None
+    problem, previous = load_while_importing(lambda: _load_inputs(args), ["matcher"], (ProblemError, InputError))
+    from matcher import solve
+
     solution = solve(
         problem, solver=args.solver, time_limit_s=args.time_limit, previous=previous, alternatives=args.alternatives
     )
@@ -141,9 +145,16 @@ def _solve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_inputs(args: argparse.Namespace) -> tuple[Problem, Solution | None]:
+    """The validated problem and, if given, the previous solution."""
+    problem = load_problem(_read_json(args.problem))
+    return problem, (load_previous(_read_json(args.previous)) if args.previous else None)
+
+
 @_no_cyclic_gc()
 def _demo(args: argparse.Namespace) -> int:
     import fixtures
+    from matcher import solve
 
     raw = fixtures.lancashire_problem() if args.hub == "lancashire" else fixtures.cumbria_problem()
     problem = load_problem(raw)

@@ -34,6 +34,11 @@ class ProblemError(ValueError):
         more = f" (and {len(self.faults) - 1} more)" if len(self.faults) > 1 else ""
         super().__init__(f"{self.faults[0]}{more}" if self.faults else "invalid problem")
 
+    def __reduce__(self) -> tuple[type[ProblemError], tuple[tuple[Fault, ...]]]:
+        """Pickle by faults: the default rebuilds the error from its message, as if that were the list of faults
+        (garbling ``str``). The CLI validates in a child process and hands errors back this way."""
+        return ProblemError, (self.faults,)
+
     def as_dict(self) -> dict[str, Any]:
         """The JSON error shape shared by the CLI and the API."""
         return {

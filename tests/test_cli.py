@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from helpers import CENTRE, Record, adviser, document, employer, north, school
 
+import matcher
 from hubmatch import cli
 from hubmatch.cli import main
 from matcher import solve
+from matcher.solvers import SOLVERS
 from models import dump_solution, load_problem
 
 SOLUTION_KEYS = {"status", "objective", "bound", "gap", "assignments", "unmatched", "stats"}
@@ -174,7 +176,7 @@ def test_solve_runs_without_the_cyclic_collector_and_restores_it(
         seen.append(gc.isenabled())
         return solve(*args, **kwargs)
 
-    monkeypatch.setattr(cli, "solve", spy)
+    monkeypatch.setattr(matcher, "solve", spy)
     problem, out = write(tmp_path / "p.json", small()), tmp_path / "s.json"
     assert gc.isenabled()
     assert main(["solve", str(problem), "-o", str(out)]) == 0
@@ -195,3 +197,24 @@ def test_the_console_command_flushes_everything_before_its_fast_exit(tmp_path: P
     bad = subprocess.run([sys.executable, "-m", "hubmatch", "solve", str(tmp_path / "none.json"), "-o", str(out)],
                          capture_output=True, text=True, check=False)
     assert (bad.returncode, bad.stdout, bad.stderr) == (2, "", f"error: {tmp_path / 'none.json'}: no such file\n")
+
+
+def test_a_bad_problem_validated_in_the_forked_child_reports_like_a_plain_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fresh ``python -m hubmatch solve`` validates in a child while it imports the solver: its faults must
+    reach the user exactly as an in-process run prints them, and no solution file may appear."""
+    raw = small()
+    raw["advisers"][0]["lat"] = 123
+    raw["schools"][1]["id"] = "s0"
+    problem, out = write(tmp_path / "p.json", raw), tmp_path / "s.json"
+    assert main(["solve", str(problem), "-o", str(out)]) == 2
+    in_process = capsys.readouterr().err
+    forked = subprocess.run([sys.executable, "-m", "hubmatch", "solve", str(problem), "-o", str(out)],
+                            capture_output=True, text=True, check=False)
+    assert (forked.returncode, forked.stderr, out.exists()) == (2, in_process, False)
+    assert in_process.startswith("error: invalid problem: 2 fault(s)\n")
+
+
+def test_the_command_line_offers_exactly_the_core_solvers() -> None:
+    assert cli.SOLVERS == SOLVERS
