@@ -10,13 +10,12 @@ their school. Every array is indexed by candidate position, sorted by (school, p
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.spatial import cKDTree
 
-from matcher.geo import chord, haversine_km, unit_vectors
+from matcher.geo import chord, haversine_km, km_of_chord, unit_vectors
 from matcher.partners import PartnerTable, partner_table
 from models.domain import Pair, Problem, Role
 
@@ -101,18 +100,22 @@ def build_graph(problem: Problem, role: Role) -> CandidateGraph:
 
 
 def _within_reach(slat: np.ndarray, slon: np.ndarray, partners: PartnerTable) -> tuple[np.ndarray, ...]:
-    """(school, partner, km) for every site within its partner's radius; one row per nearest site."""
+    """(school, partner, km) for every site within its partner's radius; one row per nearest site.
+
+    One pair query between two KD-trees per group of sites with similar radii (within a factor of 2^(1/4)), at the
+    group's largest radius and then filtered exactly, so one long-distance adviser does not widen everyone's
+    search. The query returns chord lengths, from which the distance follows exactly: no haversine pass, and no
+    Python list per site as a ball query per point would build (together 0.16 s -> 0.03 s nationally).
+    """
     empty = np.zeros(0, dtype=np.int64)
     if len(slat) == 0 or len(partners.site_lat) == 0:
         return empty, empty, np.zeros(0)
-    tree = cKDTree(unit_vectors(slat, slon))
-    radius = chord(partners.radius_km[partners.site_owner])
-    found = tree.query_ball_point(unit_vectors(partners.site_lat, partners.site_lon), r=radius)
-    counts = np.fromiter((len(f) for f in found), dtype=np.int64, count=len(found))
-    school = np.fromiter(itertools.chain.from_iterable(found), dtype=np.int64, count=int(counts.sum()))
-    partner = np.repeat(partners.site_owner, counts)
-    site = np.repeat(np.arange(len(found)), counts)
-    km = haversine_km(slat[school], slon[school], partners.site_lat[site], partners.site_lon[site])
+    schools = cKDTree(unit_vectors(slat, slon))
+    site_km = partners.radius_km[partners.site_owner]
+    group = np.ceil(4 * np.log2(site_km))
+    found = [_pairs_within(schools, partners, np.flatnonzero(group == g), chord(site_km)) for g in np.unique(group)]
+    school, site, chords = (np.concatenate([f[k] for f in found]) for k in range(3))
+    school, partner, km = school.astype(np.int64), partners.site_owner[site], km_of_chord(chords)
     if len(partners.site_owner) == partners.size:
         return school, partner, km
     order = np.lexsort((km, partner, school))  # nearest site first within each (school, partner)
@@ -120,6 +123,17 @@ def _within_reach(slat: np.ndarray, slon: np.ndarray, partners: PartnerTable) ->
     first = np.ones(len(order), dtype=bool)
     first[1:] = (school[1:] != school[:-1]) | (partner[1:] != partner[:-1])
     return school[first], partner[first], km[first]
+
+
+def _pairs_within(
+    schools: cKDTree, partners: PartnerTable, sites: np.ndarray, site_chord: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """(school, site, chord) for the given sites and every school within the site's own radius."""
+    tree = cKDTree(unit_vectors(partners.site_lat[sites], partners.site_lon[sites]))
+    pairs = schools.sparse_distance_matrix(tree, float(site_chord[sites].max()), output_type="ndarray")
+    site = sites[pairs["j"]]
+    keep = pairs["v"] <= site_chord[site]
+    return pairs["i"][keep], site[keep], pairs["v"][keep]
 
 
 def _sorted_pairs(school: np.ndarray, partner: np.ndarray, n_schools: int, n_partners: int) -> tuple[np.ndarray, ...]:

@@ -14,7 +14,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from matcher.costs import SCALE
-from matcher.geo import EARTH_RADIUS_KM, unit_vectors
+from matcher.geo import km_of_chord, unit_vectors
 from matcher.solvers.base import RoleInput, filled_per_school
 from models.domain import Assignment, Problem, Unmatched
 
@@ -177,4 +177,4 @@ def _nearest_partner_km(problem: Problem, inp: RoleInput, schools: np.ndarray) -
     lat = np.array([problem.schools[s].lat for s in schools])
     lon = np.array([problem.schools[s].lon for s in schools])
     chords, _ = cKDTree(unit_vectors(p.site_lat, p.site_lon)).query(unit_vectors(lat, lon), k=1)
-    return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.minimum(chords / 2.0, 1.0))
+    return km_of_chord(chords)

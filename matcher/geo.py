@@ -24,6 +24,11 @@ def chord(km: np.ndarray) -> np.ndarray:
     return 2.0 * np.sin(np.minimum(np.asarray(km, dtype=np.float64) / EARTH_RADIUS_KM, np.pi) / 2.0)
 
 
+def km_of_chord(chords: np.ndarray) -> np.ndarray:
+    """The great-circle distance in km spanned by chords on the unit sphere (the inverse of ``chord``)."""
+    return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.minimum(np.asarray(chords, dtype=np.float64) / 2.0, 1.0))
+
+
 def haversine_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
     """Element-wise great-circle distance in km between two aligned arrays of points."""
     p1, l1, p2, l2 = (np.radians(np.asarray(a, dtype=np.float64)) for a in (lat1, lon1, lat2, lon2))

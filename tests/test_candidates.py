@@ -243,11 +243,15 @@ def balltree_reach(raw: Record, role: str) -> dict[tuple[str, str], float]:
 
 @pytest.mark.parametrize("role", ["adviser", "cornerstone"])
 def test_reach_agrees_with_a_haversine_balltree(role: str) -> None:
+    """Radii vary, some in one search group (30 and 31 km) and some far apart, as the KD-tree query groups them."""
     raw = fixtures.national_problem(n_schools=600, n_advisers=600, n_employers=80, seed=3)
     raw["pairs"] = []
     raw["policy"]["needs_require_skills"] = False
-    for a in raw["advisers"]:
-        a.update(unavailable=False, conflicts=[])
+    radii = [8.0, 12.5, 30.0, 31.0, 45.0, 80.0]
+    for k, a in enumerate(raw["advisers"]):
+        a.update(unavailable=False, conflicts=[], max_travel_km=radii[k % len(radii)])
+    for k, e in enumerate(raw["employers"]):
+        e["max_travel_km"] = radii[-1 - k % len(radii)]
     inp, rows = graph_rows(raw, role)
     oracle = balltree_reach(raw, role)
     assert len(oracle) > 1000
