@@ -42,7 +42,7 @@ class Config:
         """Full run: the issue's sizes. Quick: the national round once, smaller baselines and GAP, shorter limits."""
         if quick:
             return Config(True, repeats or 1, (5000, 5000), (2000, 2000), 20.0, (2, 4), 20.0, 1000, profile)
-        return Config(False, repeats or 3, (5000, 5000), (5000, 5000), 60.0, (1, 2, 3, 4, 5), 60.0, 2000, profile)
+        return Config(False, repeats or 3, (5000, 5000), (5000, 5000), 60.0, tuple(range(1, 11)), 60.0, 2000, profile)
 
 
 def median(values: Sequence[float]) -> float:
