@@ -73,7 +73,7 @@ def _max_flow(inp: RoleInput, net: _Network) -> np.ndarray | None:
     tails = np.concatenate([net.tails[: net.core], np.full(n_s, source)]).astype(np.int32)
     heads = np.concatenate([net.heads[: net.core], np.arange(n_s)]).astype(np.int32)
     caps = np.concatenate([net.caps[: net.core], v.open_slots])
-    fills_all = _max_flow_value(tails, heads, caps, source, net.n_nodes - 1) == total
+    fills_all = _may_fill_all(inp, total) and _max_flow_value(tails, heads, caps, source, net.n_nodes - 1) == total
     need = np.zeros(n_s, dtype=np.int64) if fills_all else -v.need_level * cost_unit(inp.costs, v)
     flow = min_cost_flow.SimpleMinCostFlow()
     flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, np.concatenate([net.costs[: net.core], need]))
@@ -83,6 +83,21 @@ def _max_flow(inp: RoleInput, net: _Network) -> np.ndarray | None:
     if flow.maximum_flow() < total and int(v.open_slots.max(initial=0)) > 1:
         return None
     return flow.flows(np.arange(len(net.free), dtype=np.int32))
+
+
+def _may_fill_all(inp: RoleInput, total: int) -> bool:
+    """False when counting alone shows that some open slot must stay open: fewer candidates than open slots at a
+    school, or less capacity (or, capped, fewer company places) than open slots in all. A national round with
+    ``max_schools_per_company`` is such a case, and this saves its maximum flow."""
+    g, v = inp.graph, inp.values
+    if np.any(np.bincount(g.school[inp.free], minlength=g.n_schools) < v.open_slots):
+        return False
+    partner_room = np.floor(inp.capacity_left() + 1e-9)
+    company_left = inp.company_left()
+    if company_left is not None:
+        company_room = np.bincount(g.partners.company, weights=partner_room, minlength=len(company_left))
+        return float(np.minimum(company_room, company_left).sum()) >= total
+    return float(partner_room.sum()) >= total
 
 
 def _max_flow_value(tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, source: int, sink: int) -> int:
