@@ -34,7 +34,7 @@ def solve(
     Parameters
     ----------
     problem: a validated Problem (``models.load_problem``).
-    solver: "auto" (flow where the rules allow, else CP-SAT seeded by the flow), "flow", "cpsat" or "mip".
+    solver: "auto" (flow where the rules allow, else the MIP seeded by the flow), "flow", "cpsat" or "mip".
     time_limit_s: overrides ``policy.time_limit_s``; only CP-SAT and the MIP can be stopped by it.
     previous: an earlier solution; its pairings become the current ones, so they are kept unless changing them
         gains more than the continuity weight (an incremental re-solve).

@@ -2,8 +2,8 @@
 
 - ``flow``: OR-Tools min-cost flow, exact and fast, for pairs that each take one unit of capacity;
 - ``mip``: OR-Tools' MIP wrapper with SCIP, for loads against capacity (a generalised assignment) and distinct
-  sectors. ``auto`` uses it because it measured fastest to *prove* optimality there (bench/run.py: SCIP's knapsack
-  cuts close the coverage bound that CP-SAT's search leaves open);
+  sectors. ``auto`` uses it because it measured fastest to *prove* optimality there (bench/run.py, table 3b:
+  both prove every seed with the staged objective of ``rows.levels``, SCIP about five times sooner);
 - ``cpsat``: the same model in CP-SAT, kept for comparison.
 """
 
