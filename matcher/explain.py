@@ -108,15 +108,23 @@ def unmatched(problem: Problem, inp: RoleInput, chosen: np.ndarray, proven: bool
     if not len(schools):
         return []
     nearest = _nearest_partner_km(problem, inp, schools)
-    room = _room_left(inp, chosen)
-    starts = np.searchsorted(g.school, np.arange(g.n_schools + 1))  # candidates are sorted by school
+    counts = _partner_counts(inp, chosen)
     one, many = ROLE_WORD[g.role]
     out = []
-    for s, km in zip(schools.tolist(), nearest, strict=True):
-        mine = np.arange(starts[s], starts[s + 1])
-        reason, detail = _reason(inp, s, mine, km, room, one, many, proven)
+    for s, km in zip(schools.tolist(), nearest.tolist(), strict=True):
+        reason, detail = _reason(inp, s, [int(c[s]) for c in counts], km, one, many, proven)
         out += [Unmatched(school=problem.schools[s].id, role=g.role, reason=reason, detail=detail)] * int(open_left[s])
     return out
+
+
+def _partner_counts(inp: RoleInput, chosen: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per school: candidates left after the rules, those not chosen with room left for it, and those of them
+    whose company is under its cap (equal to the previous without a cap); counted for every school at once."""
+    g = inp.graph
+    room, company_full, _ = _room_left(inp, chosen)
+    with_room = ~chosen & (room[g.partner] + 1e-9 >= g.load)
+    under_cap = with_room if company_full is None else with_room & ~company_full[g.partners.company[g.partner]]
+    return tuple(np.bincount(g.school[m], minlength=g.n_schools) for m in (np.ones(g.size, bool), with_room, under_cap))
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -124,37 +132,35 @@ def _count(n: int, one: str, many: str) -> str:
 
 
 def _reason(
-    inp: RoleInput, s: int, mine: np.ndarray, km: float, room: tuple, one: str, many: str, proven: bool
+    inp: RoleInput, s: int, counts: list[int], km: float, one: str, many: str, proven: bool
 ) -> tuple[str, str]:
-    """The first reason that holds for school ``s``, whose candidates are the positions ``mine``."""
+    """The first reason that holds for school ``s``, given its counts from ``_partner_counts``."""
     g = inp.graph
     reach = int(g.in_reach[s])
+    candidates, with_room, under_cap = counts
     if reach == 0:
         where = f"the nearest is {km:.1f} km away" if np.isfinite(km) else f"the hub has no {many}"
         return "out_of_reach", f"No {one} within travel distance; {where}."
-    if not len(mine):
+    if not candidates:
         rules = ", ".join(f"{int(n[s])} {name}" for name, n in g.removed.items() if n[s])
         return "blocked_by_rule", f"{_count(reach, one, many)} within reach, all removed by rules ({rules})."
-    partner_room, company_full, chosen = room
-    others = mine[~chosen[mine]]
-    with_room = others[partner_room[g.partner[others]] + 1e-9 >= g.load[others]]
-    if not len(with_room):
+    if not with_room:
         return (
             "partners_full",
-            f"All {_count(len(mine), one, many)} within reach are at capacity with higher-priority schools.",
+            f"All {_count(candidates, one, many)} within reach are at capacity with higher-priority schools.",
         )
-    if company_full is not None and company_full[g.partners.company[g.partner[with_room]]].all():
+    if not under_cap:
         return "company_cap", (
-            f"{_count(len(with_room), one, many)} within reach with room, but their companies have reached "
+            f"{_count(with_room, one, many)} within reach with room, but their companies have reached "
             "max_schools_per_company."
         )
     if inp.distinct_sectors and g.slots > 1:
         return (
             "sector_taken",
-            f"{_count(len(with_room), one, many)} within reach with room, but only in sectors already taken.",
+            f"{_count(with_room, one, many)} within reach with room, but only in sectors already taken.",
         )
     if proven:
-        return "unassigned", f"{_count(len(with_room), one, many)} within reach with room; please report this as a bug."
+        return "unassigned", f"{_count(with_room, one, many)} within reach with room; please report this as a bug."
     return "not_reached", "The solver stopped at its time limit before placing this school."
 
 
