@@ -218,3 +218,14 @@ def test_a_bad_problem_validated_in_the_forked_child_reports_like_a_plain_run(
 
 def test_the_command_line_offers_exactly_the_core_solvers() -> None:
     assert cli.SOLVERS == SOLVERS
+
+
+def test_a_previous_solution_reaches_the_solver_through_the_forked_child(tmp_path: Path) -> None:
+    problem, first, second = write(tmp_path / "p.json", small()), tmp_path / "1.json", tmp_path / "2.json"
+    assert main(["solve", str(problem), "-o", str(first)]) == 0
+    again = subprocess.run(
+        [sys.executable, "-m", "hubmatch", "solve", str(problem), "-o", str(second), "--previous", str(first)],
+        capture_output=True, text=True, check=False,
+    )
+    assert (again.returncode, again.stderr) == (0, "")
+    assert "pairings: 4 kept, 0 changed, 0 new" in again.stdout
