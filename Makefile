@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy api hubmatch models matcher
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest

@@ -29,7 +29,7 @@ MAX_ID = 2**31 - 1  # ids are 32-bit integer columns (PostgreSQL INTEGER)
 class IdConverter(IntegerConverter):
     """``<int:...>`` path parameters are row ids: a value beyond any id is no route (404), not a database error."""
 
-    def __init__(self, url_map, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, url_map, *args, **kwargs):
         kwargs.setdefault("max", MAX_ID)
         super().__init__(url_map, *args, **kwargs)
 
@@ -39,7 +39,7 @@ class HubmatchApi(Api):
 
     ERROR_SCHEMA = errors.ErrorSchema
 
-    def handle_http_exception(self, error):  # type: ignore[no-untyped-def,override]
+    def handle_http_exception(self, error):
         return errors.http_error(error)
 
 

@@ -8,11 +8,13 @@ header, so a decision from the page is exactly a decision through the API: ETag-
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, make_response, redirect, render_template, request, url_for
 from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
 
 from api.app import db
 from api.auth import COOKIE, digest, principal
@@ -49,7 +51,7 @@ def login() -> str:
 
 
 @ui.post("/login")
-def login_post() -> Response | tuple[str, int]:
+def login_post() -> BaseResponse | tuple[str, int]:
     token = (request.form.get("token") or "").strip()
     target = request.form.get("next") or url_for("ui.index")
     if not target.startswith("/ui"):
@@ -63,7 +65,7 @@ def login_post() -> Response | tuple[str, int]:
 
 
 @ui.post("/logout")
-def logout() -> Response:
+def logout() -> BaseResponse:
     response = redirect(url_for("ui.login"))
     response.delete_cookie(COOKIE)
     return response
@@ -181,7 +183,7 @@ def map_content(round_: t.Round) -> tuple[list[Place], list[Pairing]]:
     for r in rows:
         for p in r.proposals:
             used[p.role].add(p.partner_id)
-    advisers = db().scalars(select(t.Adviser).where(t.Adviser.hub_id == round_.hub_id)) \
+    advisers: Iterable[t.Adviser] = db().scalars(select(t.Adviser).where(t.Adviser.hub_id == round_.hub_id)) \
         if principal().role == "admin" else []
     for a in advisers:
         if a.id in used["adviser"]:

@@ -137,7 +137,9 @@ def job_view(job: t.Job) -> dict[str, Any]:
 
 
 def _policy_dict(policy: Any) -> dict[str, Any]:
-    return dataclasses.asdict(policy) if dataclasses.is_dataclass(policy) else dict(policy)
+    if dataclasses.is_dataclass(policy) and not isinstance(policy, type):
+        return dataclasses.asdict(policy)
+    return dict(policy)
 
 
 @blp.route("/hubs/<hub_id>/rounds")
