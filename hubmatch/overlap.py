@@ -38,7 +38,7 @@ def load_while_importing(load: Callable[[], T], modules: Sequence[str], expected
     with os.fdopen(read_end, "rb") as pipe:
         try:
             ok, value = pickle.load(pipe)
-        except EOFError:
+        except (EOFError, pickle.UnpicklingError):  # the child sent nothing, or died while sending
             ok, value = None, None
     os.waitpid(pid, 0)
     if ok is None:

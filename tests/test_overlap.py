@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sys
 
 import pytest
@@ -58,3 +59,14 @@ def test_a_problem_error_pickles_with_its_faults() -> None:
     err = ProblemError([Fault("schools[0] (s)", "lat", "Not a valid number.")])
     back = pickle.loads(pickle.dumps(err))
     assert (type(back), back.faults, str(back)) == (ProblemError, err.faults, str(err))
+
+
+def test_a_child_killed_mid_load_is_redone_here() -> None:
+    parent = os.getpid()
+
+    def killed_in_a_child() -> str:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return "loaded here"
+
+    assert load_while_importing(killed_in_a_child, [NOT_YET_IMPORTED], (ProblemError,)) == "loaded here"
