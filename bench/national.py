@@ -112,7 +112,7 @@ def run_e2e(cfg: Config, files: dict[str, Path], tmp: Path) -> tuple[Table, dict
                   min(r["wall_s"] for r in runs), peak, child, E2E_TARGET_S, verdict(wall, E2E_TARGET_S),
                   MEMORY_TARGET_MB, verdict(peak + child, MEMORY_TARGET_MB))
         measured[variant] = {"wall_s": wall, "peak_mb": peak, "validation_child_mb": child, "runs": runs}
-    table.notes.append("e2e = process spawn to exit (solution file written); peak MB = the solving process's "
+    table.notes.append("e2e = fork to exit of the command (solution file written); peak MB = the solving process's "
                        "ru_maxrss; solve() s = stats.total_seconds of the last run.")
     table.notes.append("the command validates its input in a forked child while it imports the solver "
                        "(hubmatch/overlap.py); + child MB bounds that child by `hubmatch validate`'s peak, and the "

@@ -112,8 +112,8 @@ def _within_reach(slat: np.ndarray, slon: np.ndarray, partners: PartnerTable) ->
         return empty, empty, np.zeros(0)
     schools = cKDTree(unit_vectors(slat, slon))
     site_km = partners.radius_km[partners.site_owner]
-    group = np.ceil(4 * np.log2(site_km))
-    found = [_pairs_within(schools, partners, np.flatnonzero(group == g), chord(site_km)) for g in np.unique(group)]
+    site_chord, group = chord(site_km), np.ceil(4 * np.log2(site_km))
+    found = [_pairs_within(schools, partners, np.flatnonzero(group == g), site_chord) for g in np.unique(group)]
     school, site, chords = (np.concatenate([f[k] for f in found]) for k in range(3))
     school, partner, km = school.astype(np.int64), partners.site_owner[site], km_of_chord(chords)
     if len(partners.site_owner) == partners.size:

@@ -70,7 +70,7 @@ def alternatives(inp: RoleInput, chosen: np.ndarray, k: int) -> dict[int, list[d
     valid = at < starts[school + 1][:, None]
     alt = order[at[valid]]
     owner = np.repeat(np.arange(len(rows)), valid.sum(axis=1))
-    room, company_full, _ = _room_left(inp, chosen)
+    room, company_full = _room_left(inp, chosen)
     full = room[g.partner[alt]] + 1e-9 < g.load[alt]
     if company_full is not None:
         full |= company_full[g.partners.company[g.partner[alt]]]
@@ -121,10 +121,11 @@ def _partner_counts(inp: RoleInput, chosen: np.ndarray) -> tuple[np.ndarray, ...
     """Per school: candidates left after the rules, those not chosen with room left for it, and those of them
     whose company is under its cap (equal to the previous without a cap); counted for every school at once."""
     g = inp.graph
-    room, company_full, _ = _room_left(inp, chosen)
+    room, company_full = _room_left(inp, chosen)
     with_room = ~chosen & (room[g.partner] + 1e-9 >= g.load)
     under_cap = with_room if company_full is None else with_room & ~company_full[g.partners.company[g.partner]]
-    return tuple(np.bincount(g.school[m], minlength=g.n_schools) for m in (np.ones(g.size, bool), with_room, under_cap))
+    candidates = np.bincount(g.school, minlength=g.n_schools)
+    return candidates, *(np.bincount(g.school[m], minlength=g.n_schools) for m in (with_room, under_cap))
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -164,15 +165,15 @@ def _reason(
     return "not_reached", "The solver stopped at its time limit before placing this school."
 
 
-def _room_left(inp: RoleInput, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Capacity left per partner, which companies are full (None without a cap), and the choice itself."""
+def _room_left(inp: RoleInput, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Capacity left per partner, and which companies are full (None without a cap)."""
     g = inp.graph
     used = np.bincount(g.partner[chosen], weights=g.load[chosen], minlength=g.partners.size)
     company_full = None
     if g.partners.company_cap is not None and len(g.partners.company_ids):
         taken = np.bincount(g.partners.company[g.partner[chosen]], minlength=len(g.partners.company_ids))
         company_full = taken >= g.partners.company_cap
-    return g.partners.capacity - used, company_full, chosen
+    return g.partners.capacity - used, company_full
 
 
 def _nearest_partner_km(problem: Problem, inp: RoleInput, schools: np.ndarray) -> np.ndarray:

@@ -42,7 +42,7 @@ class Levels:
     Why not one weighted sum: its coverage units are thousands of cost units apart, and the relaxation then sits a
     fraction of a school above the best integer coverage, a gap no solver could close on hard generalised
     assignments (SCIP left 2 of 5 benchmark seeds unproven at 60 s). With a count as the objective the bound
-    rounds down to a whole number of schools, and the same seeds are proven in 3-10 s.
+    rounds down to a whole number of schools, and all ten seeds are proven in 1-11 s (bench/run.py, table 3a).
     """
 
     school_vars: list[np.ndarray]
@@ -74,13 +74,13 @@ def levels(inp: RoleInput) -> Levels:
     by_school = dict(_groups(school))
     single = v.first_open & (v.open_slots == 1)
     firsts = [int(s) for s in np.flatnonzero(v.first_open & ~single) if int(s) in by_school]
-    ys = np.ones(len(firsts), dtype=np.int64)
-    counts = [np.r_[np.ones(len(free), dtype=np.int64), 0 * ys], np.r_[v.need_level[school].astype(np.int64), 0 * ys]]
+    ys, no_ys = np.ones(len(firsts), dtype=np.int64), np.zeros(len(firsts), dtype=np.int64)
+    counts = [np.r_[np.ones(len(free), dtype=np.int64), no_ys], np.r_[v.need_level[school].astype(np.int64), no_ys]]
     if g.slots > 1:
         counts.insert(0, np.r_[single[school].astype(np.int64), ys])
     return Levels(
         school_vars=[by_school[s] for s in firsts],
-        stages=[Stage(c, True) for c in counts if c.any()] + [Stage(np.r_[inp.costs.units[free], 0 * ys], False)],
+        stages=[Stage(c, True) for c in counts if c.any()] + [Stage(np.r_[inp.costs.units[free], no_ys], False)],
     )
 
 
