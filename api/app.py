@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from importlib import resources
 from typing import Any
 
-from flask import Flask, g, send_from_directory
+from flask import Flask, send_from_directory
 from flask_smorest import Api
 from flask_smorest.spec.plugins import integerconverter2paramschema
-from sqlalchemy import Connection
-from sqlalchemy.orm import Session
 from werkzeug.routing import IntegerConverter
 
 from api import errors
 from api.auth import TokenCache, authenticate
+from api.context import close_session, db
 from api.jsonio import OrjsonProvider
 from hubmatch import __version__
 from hubmatch.jobs import JobRunner
@@ -82,7 +78,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register(app, api)
     _swagger_assets(app)
     app.before_request(lambda: authenticate(db(), app.extensions["hubmatch.tokens"]))
-    app.teardown_appcontext(_close_session)
+    app.teardown_appcontext(close_session)
     logging.getLogger("hubmatch").setLevel(logging.INFO)
     return app
 
@@ -109,40 +105,4 @@ def _swagger_assets(app: Flask) -> None:
     )
 
 
-def db() -> Session:
-    """The request's database session (opened on first use, closed at the end of the request)."""
-    from flask import current_app
-
-    if "db" not in g:
-        g.db = current_app.extensions["hubmatch.sessions"]()
-    return g.db
-
-
-@contextmanager
-def reading() -> Iterator[Connection]:
-    """A pooled connection in autocommit for a view that only reads, returned to the pool at the end.
-
-    Each statement then runs on its own: no ``BEGIN`` and ``ROLLBACK`` around a read (two of a proposal read's
-    three round trips to PostgreSQL). Nothing is lost: at PostgreSQL's READ COMMITTED each statement of a
-    transaction sees its own snapshot anyway.
-    """
-    from flask import current_app
-
-    with current_app.extensions["hubmatch.engine"].connect() as conn:
-        yield conn.execution_options(isolation_level="AUTOCOMMIT")
-
-
-def jobs() -> JobRunner:
-    from flask import current_app
-
-    return current_app.extensions["hubmatch.jobs"]
-
-
-def _close_session(_exc: BaseException | None) -> None:
-    session = g.pop("db", None)
-    if session is not None:
-        session.rollback()
-        session.close()
-
-
-__all__ = ["create_app", "db", "jobs", "reading", "resources"]
+__all__ = ["create_app"]

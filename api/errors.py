@@ -12,6 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from models import ProblemError
+from models.lifecycle import TransitionError
 
 log = logging.getLogger("hubmatch.api")
 
@@ -77,6 +78,7 @@ def http_error(error: HTTPException) -> tuple[dict, int, dict]:
 def register(app: Flask) -> None:
     """Install the handlers on the app (flask-smorest's own HTTPException handler is replaced by ours)."""
     app.register_error_handler(ApiError, lambda e: body(e.status, e.message, e.code, e.details))
+    app.register_error_handler(TransitionError, lambda e: body(409, str(e), "conflict"))
     app.register_error_handler(ProblemError, lambda e: body(422, str(e), e.code, e.as_dict()["details"]))
     app.register_error_handler(
         StaleDataError,

@@ -12,8 +12,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from api.app import db
 from api.auth import visible_hub
+from api.context import db
 from api.rounds import visible_round
 from matcher.geo import haversine_km
 from models import tables as t

@@ -7,8 +7,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from api.app import db
 from api.auth import principal, require, visible_hub
+from api.context import db
 from api.errors import ApiError
 from models import tables as t
 

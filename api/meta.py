@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import text
 
-from api.app import db
+from api.context import db
 from hubmatch import __version__
 
 blp = Blueprint("meta", __name__, description="Service health and version (no token needed)")

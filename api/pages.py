@@ -16,8 +16,8 @@ from flask import Blueprint, Response, abort, g, make_response, redirect, render
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from api.app import db
 from api.auth import COOKIE, digest, principal
+from api.context import db
 from api.maps import Pairing, Place, build_map, to_png, to_svg
 from api.rounds import visible_round
 from models import tables as t

@@ -25,12 +25,13 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import Select, Text, bindparam, cast, func, select, true
 
-from api.app import db, reading
 from api.auth import Principal, principal, require
+from api.context import db, reading
 from api.errors import ApiError
 from api.jsonio import StoredJSON
 from api.rounds import visible_round
 from models import tables as t
+from models.lifecycle import decidable
 
 blp = Blueprint("proposals", __name__, description="Proposed pairings and decisions on them")
 BLUEPRINTS = [blp]
@@ -202,10 +203,7 @@ def visible_proposal(proposal_id: int) -> t.Proposal:
 
 def decide(proposal: t.Proposal, round_: t.Round, action: str, reason: str | None, who: Principal) -> None:
     """Apply one decision and append it to the audit log (the caller commits)."""
-    if round_.state == "published":
-        raise ApiError(409, "The round is published; its decisions are final.")
-    if round_.state == "solving":
-        raise ApiError(409, "The round is being solved; decide once the new proposals are in.")
+    decidable(round_)
     proposal.state = ACTIONS[action]
     proposal.reason = reason
     proposal.decided_by, proposal.decided_at = who.name, t.now()

@@ -15,8 +15,8 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import func, or_, select
 
-from api.app import db
 from api.auth import principal, require, visible_hub
+from api.context import db
 from api.errors import ApiError
 from api.imports import parse_upload
 from models import tables as t

@@ -15,12 +15,13 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
-from api.app import db, jobs
 from api.auth import principal, require, visible_hub
+from api.context import db, jobs
 from api.errors import ApiError
 from api.records import _validate_rows, import_records
 from models import tables as t
 from models.domain import Policy
+from models.lifecycle import JOB_OVER, ProposalState, RoundState, editable, move_round
 from models.repository import publish
 from models.schemas import PolicySchema, SchoolSchema
 
@@ -184,8 +185,7 @@ class RoundItem(MethodView):
         """Change the policy of a round that is not solving or published (Hub Leads)."""
         round_ = visible_round(round_id)
         require("hub_lead")
-        if round_.state in ("solving", "published"):
-            raise ApiError(409, f"The round is {round_.state}; its policy can no longer change.")
+        editable(round_)
         round_.policy = _policy_dict(body["policy"])
         db().commit()
         return round_view(round_)
@@ -206,10 +206,6 @@ class RoundSolve(MethodView):
 
 def start_solve(round_: t.Round, wait: float) -> Any:
     """Queue the round's solve, start the worker after commit, optionally wait for it."""
-    if round_.state == "solving":
-        raise ApiError(409, "The round is already being solved; poll its job.")
-    if round_.state == "published":
-        raise ApiError(409, "The round is published; create a new round to match again.")
     job = jobs().submit(db(), round_)
     db().commit()
     limit = float(round_.policy.get("time_limit_s", 60.0))
@@ -217,7 +213,7 @@ def start_solve(round_: t.Round, wait: float) -> Any:
     if args_wait := min(wait, current_app.config["SYNC_SOLVE_SECONDS"]):
         jobs().wait(job.id, args_wait)
         db().refresh(job)
-    status = 200 if job.state in ("succeeded", "failed") else 202
+    status = 200 if job.state in JOB_OVER else 202
     return job_view(job), status, {"Location": url_for("rounds.JobItem", job_id=job.id)}
 
 
@@ -240,10 +236,10 @@ class RoundPublish(MethodView):
         advisers and Cornerstone Employers, the continuity of the next term (Hub Leads)."""
         round_ = visible_round(round_id)
         require("hub_lead")
-        if round_.state != "proposed":
-            raise ApiError(409, f"Only a proposed round can be published; this one is {round_.state}.")
+        if round_.state != RoundState.PROPOSED:
+            move_round(round_, RoundState.PUBLISHED)  # raises the lifecycle's reason
         undecided = db().scalar(
-            select(func.count()).where(t.Proposal.round_id == round_id, t.Proposal.state == "proposed")
+            select(func.count()).where(t.Proposal.round_id == round_id, t.Proposal.state == ProposalState.PROPOSED)
         )
         if undecided:
             raise ApiError(

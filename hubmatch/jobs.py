@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hubmatch.worker import fail
 from models import tables as t
+from models.lifecycle import JOB_ACTIVE, JOB_OVER, JobState, new_job
 from models.store import transaction
 
 GRACE_S = 30.0
@@ -38,9 +38,8 @@ class JobRunner:
 
     def submit(self, session: Session, round_: t.Round, kind: str = "solve") -> t.Job:
         """Create the job, mark the round as solving and start the worker once the caller's transaction commits."""
-        job = t.Job(id=str(uuid.uuid4()), round_id=round_.id, kind=kind, state="queued")
+        job = new_job(round_, kind)
         session.add(job)
-        round_.state = "solving"
         return job
 
     def start(self, job_id: str, time_limit_s: float) -> None:
@@ -86,7 +85,7 @@ class JobRunner:
     def finished(self, job_id: str) -> bool:
         """Whether the job's row records an outcome."""
         with transaction(self.factory) as session:
-            return session.scalar(select(t.Job.state).where(t.Job.id == job_id)) in ("succeeded", "failed")
+            return session.scalar(select(t.Job.state).where(t.Job.id == job_id)) in JOB_OVER
 
     def recover(self) -> int:
         """Fail the jobs that a stopped service left queued or running; return how many.
@@ -98,8 +97,8 @@ class JobRunner:
         with transaction(self.factory) as session:
             stale = [
                 j.id
-                for j in session.scalars(select(t.Job).where(t.Job.state.in_(("queued", "running"))))
-                if not _alive(j.pid) and (j.state == "running" or _aware(j.created_at) < cutoff)
+                for j in session.scalars(select(t.Job).where(t.Job.state.in_(JOB_ACTIVE)))
+                if not _alive(j.pid) and (j.state == JobState.RUNNING or _aware(j.created_at) < cutoff)
             ]
         for job_id in stale:
             fail(self.factory, job_id, "the service restarted while this job ran; solve the round again")

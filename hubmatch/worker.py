@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from matcher import solve
 from models import ProblemError
 from models import tables as t
+from models.lifecycle import JobState, job_failed, move_job
 from models.repository import round_problem, solution_summary, store_solution
 from models.store import make_engine, session_factory, transaction
 
@@ -23,7 +24,8 @@ def run(job_id: str, factory: sessionmaker[Session]) -> None:
     """Run one solve job to the end, recording success or a readable failure on the job."""
     with transaction(factory) as session:
         job = _job(session, job_id)
-        job.state, job.pid, job.started_at = "running", os.getpid(), t.now()
+        move_job(job, JobState.RUNNING)
+        job.pid, job.started_at = os.getpid(), t.now()
     try:
         with transaction(factory) as session:
             problem = round_problem(session, _round(session, _job(session, job_id)))
@@ -31,7 +33,8 @@ def run(job_id: str, factory: sessionmaker[Session]) -> None:
         with transaction(factory) as session:
             job = _job(session, job_id)
             store_solution(session, _round(session, job), solution)
-            job.state, job.finished_at, job.result = "succeeded", t.now(), solution_summary(solution)
+            move_job(job, JobState.SUCCEEDED)
+            job.finished_at, job.result = t.now(), solution_summary(solution)
     except ProblemError as err:
         fail(factory, job_id, f"the hub's data is not a valid problem: {err}", err.as_dict())
     except Exception as err:
@@ -42,12 +45,7 @@ def fail(factory: sessionmaker[Session], job_id: str, message: str, result: dict
     """Mark a job failed and put its round back to the state before the solve, in one transaction."""
     with transaction(factory) as session:
         job = _job(session, job_id)
-        if job.state in ("succeeded", "failed"):
-            return
-        job.state, job.finished_at, job.message, job.result = "failed", t.now(), message[:2000], result or {}
-        round_ = _round(session, job)
-        if round_.state == "solving":
-            round_.state = "proposed" if round_.solves else "draft"
+        job_failed(job, _round(session, job), message, result)
 
 
 def _job(session: Session, job_id: str) -> t.Job:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from models import tables as t
 from models.domain import Problem, Solution
+from models.lifecycle import KEPT, ProposalState, RoundState, move_round
 from models.schemas import load_problem
 
 RECORD_TABLES: dict[str, type[t.School] | type[t.Adviser] | type[t.Employer]] = {
@@ -23,7 +24,6 @@ RECORD_TABLES: dict[str, type[t.School] | type[t.Adviser] | type[t.Employer]] = 
     "advisers": t.Adviser,
     "employers": t.Employer,
 }
-KEPT = ("approved", "locked")
 
 SCHOOL_FIELDS = (
     "id",
@@ -78,7 +78,7 @@ def problem_document(session: Session, round_: t.Round) -> dict[str, Any]:
     decided = list(
         session.scalars(
             select(t.Proposal)
-            .where(t.Proposal.round_id == round_.id, t.Proposal.state.in_((*KEPT, "rejected")))
+            .where(t.Proposal.round_id == round_.id, t.Proposal.state.in_((*KEPT, ProposalState.REJECTED)))
             .order_by(t.Proposal.id)
         )
     )
@@ -147,10 +147,11 @@ def store_solution(session: Session, round_: t.Round, solution: Solution) -> Non
     decided = {
         (p.school_id, p.partner_id): p
         for p in session.scalars(
-            select(t.Proposal).where(t.Proposal.round_id == round_.id, t.Proposal.state != "proposed")
+            select(t.Proposal).where(t.Proposal.round_id == round_.id, t.Proposal.state != ProposalState.PROPOSED)
         )
     }
-    session.execute(delete(t.Proposal).where(t.Proposal.round_id == round_.id, t.Proposal.state == "proposed"))
+    undecided = t.Proposal.state == ProposalState.PROPOSED
+    session.execute(delete(t.Proposal).where(t.Proposal.round_id == round_.id, undecided))
     session.execute(delete(t.Unmatched).where(t.Unmatched.round_id == round_.id))
     solve_no = round_.solves + 1
     for a in solution.assignments:
@@ -176,7 +177,7 @@ def store_solution(session: Session, round_: t.Round, solution: Solution) -> Non
         for u in solution.unmatched
     )
     round_.solves = solve_no
-    round_.state = "proposed"
+    move_round(round_, RoundState.PROPOSED)
     round_.summary = {**round_.summary, **solution_summary(solution)}  # keeps what a wave recorded
 
 
@@ -207,7 +208,7 @@ def publish(session: Session, round_: t.Round) -> dict[str, int]:
         new_adviser, new_cs = advisers.get(school.id), cornerstones.get(school.id, [])
         changed += (school.current_adviser != new_adviser) + (list(school.current_cornerstones) != new_cs)
         school.current_adviser, school.current_cornerstones = new_adviser, new_cs
-    round_.state = "published"
+    move_round(round_, RoundState.PUBLISHED)
     return {"pairings": len(kept), "schools_changed": changed}
 
 
