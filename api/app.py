@@ -15,8 +15,10 @@ from api.auth import TokenCache, authenticate
 from api.context import close_session, db
 from api.jsonio import OrjsonProvider
 from hubmatch import __version__
-from hubmatch.jobs import JobRunner
 from models.store import database_url, make_engine, migrate, session_factory
+from service.config import Settings
+from service.jobs import JobQueue
+from service.queue import SolveQueue
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_ID = 2**31 - 1  # ids are 32-bit integer columns (PostgreSQL INTEGER)
@@ -40,7 +42,12 @@ class HubmatchApi(Api):
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the service. ``config`` may set DATABASE_URL (else the environment's, else SQLite in a file)."""
+    """Build the service. ``config`` may set DATABASE_URL, BROKER_URL, QUEUE_NAME and SYNC_SOLVE_SECONDS; each
+    defaults to its ``HUBMATCH_...`` variable (``service.config``). MIGRATE=False leaves the schema to whoever
+    started the service (``hubmatch serve --prod`` migrates once before its workers fork)."""
+    settings = Settings.from_env(database_url=(config or {}).get("DATABASE_URL"),
+                                 broker_url=(config or {}).get("BROKER_URL"),
+                                 queue_name=(config or {}).get("QUEUE_NAME"))
     app = Flask("hubmatch")
     app.json = OrjsonProvider(app)
     app.config.update(
@@ -56,20 +63,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
         },
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
-        SYNC_SOLVE_SECONDS=30.0,
+        SYNC_SOLVE_SECONDS=settings.sync_solve_s,
         MIGRATE=True,
         TOKEN_CACHE_SECONDS=TokenCache.DEFAULT_TTL_S,
     )
     app.config.update(config or {})
-    url = database_url(app.config.get("DATABASE_URL"))
+    url = database_url(settings.database_url)
     if app.config["MIGRATE"]:
         migrate(url)
     engine = make_engine(url)
     app.extensions["hubmatch.engine"] = engine
     app.extensions["hubmatch.sessions"] = factory = session_factory(engine)
-    app.extensions["hubmatch.jobs"] = runner = JobRunner(factory, url)
+    app.extensions["hubmatch.jobs"] = JobQueue(factory, SolveQueue(settings.broker_url, settings.queue_name))
     app.extensions["hubmatch.tokens"] = TokenCache(float(app.config["TOKEN_CACHE_SECONDS"]))
-    runner.recover()
 
     app.url_map.converters["int"] = IdConverter
     api = HubmatchApi(app)

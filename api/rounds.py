@@ -1,7 +1,8 @@
 """Rounds (one term's matching for a hub), their solve jobs, publishing, and waves of new schools.
 
-A solve runs in a worker process (``hubmatch.jobs``): ``POST /rounds/{id}/solve`` answers 202 with the job's URL,
-or, with ``?wait=S`` for a hub-sized round, waits up to S seconds and answers 200 with the finished job.
+A solve is a job on the solve queue (``service.jobs``), run by a worker (``hubmatch worker``): ``POST
+/rounds/{id}/solve`` answers 202 with the job's URL, or, with ``?wait=S`` for a hub-sized round, waits up to S seconds
+and answers 200 with the finished job.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from models.domain import Policy
 from models.lifecycle import JOB_OVER, ProposalState, RoundState, editable, move_round
 from models.repository import publish
 from models.schemas import PolicySchema, SchoolSchema
+from service.jobs import position
 
 blp = Blueprint("rounds", __name__, description="Matching rounds, solve jobs, publishing and waves")
 BLUEPRINTS = [blp]
@@ -63,6 +65,9 @@ class JobSchema(Schema):
     round_id = fields.Integer()
     kind = fields.String()
     state = fields.String(metadata={"description": "queued, running, succeeded, failed"})
+    position = fields.Integer(
+        allow_none=True, metadata={"description": "a queued job's place in the queue (1: next to start)"}
+    )
     message = fields.String()
     result = fields.Dict()
     created_at = fields.DateTime()
@@ -129,9 +134,14 @@ def round_view(round_: t.Round) -> dict[str, Any]:
     return {**{c.key: getattr(round_, c.key) for c in t.Round.__table__.columns}, "proposals": counts}
 
 
+JOB_FIELDS = ("id", "round_id", "kind", "state", "message", "result", "created_at", "started_at", "finished_at")
+
+
 def job_view(job: t.Job) -> dict[str, Any]:
+    """A job as its readers see it: no process ids or host names of the workers."""
     return {
-        **{c.key: getattr(job, c.key) for c in t.Job.__table__.columns if c.key != "pid"},
+        **{key: getattr(job, key) for key in JOB_FIELDS},
+        "position": position(db(), job),
         "url": url_for("rounds.JobItem", job_id=job.id),
         "round_url": url_for("rounds.RoundItem", round_id=job.round_id),
     }
@@ -205,11 +215,10 @@ class RoundSolve(MethodView):
 
 
 def start_solve(round_: t.Round, wait: float) -> Any:
-    """Queue the round's solve, start the worker after commit, optionally wait for it."""
+    """Queue the round's solve, send it to the workers after commit, optionally wait for it."""
     job = jobs().submit(db(), round_)
     db().commit()
-    limit = float(round_.policy.get("time_limit_s", 60.0))
-    jobs().start(job.id, limit)
+    jobs().send(job.id)
     if args_wait := min(wait, current_app.config["SYNC_SOLVE_SECONDS"]):
         jobs().wait(job.id, args_wait)
         db().refresh(job)

@@ -11,6 +11,7 @@ import contextlib
 import gc
 import json
 import os
+import signal
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -104,8 +105,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--prod", action="store_true", help="serve with gunicorn (2 workers, threads)")
-    s.add_argument("--workers", type=int, default=2)
+    s.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (with --prod)")
+    s.add_argument("--solve-workers", type=int, default=None, metavar="N",
+                   help="start a solve worker with N processes beside the server (default: 1 with the embedded "
+                        "queue, none when HUBMATCH_BROKER_URL names a broker: run `hubmatch worker` there)")
     s.set_defaults(run=_serve)
+
+    w = sub.add_parser("worker", help="solve jobs from the queue (HUBMATCH_BROKER_URL, HUBMATCH_DATABASE_URL)")
+    w.add_argument("--concurrency", type=int, default=2, metavar="N", help="solves at once on this host (default 2)")
+    w.set_defaults(run=_worker)
 
     tok = sub.add_parser("token", help="API tokens").add_subparsers(required=True, metavar="ACTION")
     tc = tok.add_parser("create", help="create a token and print it once")
@@ -195,14 +203,32 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    if args.prod:
-        from hubmatch.serve import gunicorn
+    from models.store import migrate
+    from service.config import Settings
+    from service.worker import beside
 
-        return gunicorn(args.host, args.port, args.workers)
-    from api.app import create_app
+    settings = Settings.from_env()
+    migrate(settings.database_url)  # once, before any worker process starts
+    solvers = args.solve_workers if args.solve_workers is not None else (1 if settings.embedded else 0)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stop ends the worker beside the server too
+    with beside(solvers):
+        if args.prod:
+            from hubmatch.serve import gunicorn
 
-    create_app().run(host=args.host, port=args.port, threaded=True)
+            return gunicorn(args.host, args.port, args.workers)
+        from api.app import create_app
+
+        create_app({"MIGRATE": False}).run(host=args.host, port=args.port, threaded=True)
     return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from service.config import Settings
+    from service.worker import run
+
+    if not 1 <= args.concurrency <= 64:
+        raise InputError("--concurrency must be a whole number from 1 to 64")
+    return run(Settings.from_env(), args.concurrency)
 
 
 def _token_create(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ class _Gunicorn(BaseApplication):
     def load(self) -> Any:
         from api.app import create_app
 
-        return create_app()
+        return create_app({"MIGRATE": False})  # the arbiter migrated once, before forking
 
 
 SHM = "/dev/shm"
@@ -57,9 +57,6 @@ def freeze_startup_objects(worker: Any) -> None:
 
 
 def gunicorn(host: str, port: int, workers: int) -> int:
-    """Serve with ``workers`` processes of 4 threads each; migrations run once before the workers fork."""
-    from models.store import migrate
-
-    migrate()
+    """Serve with ``workers`` processes of 4 threads each (the caller has migrated the database)."""
     _Gunicorn(options(host, port, workers)).run()
     return 0

@@ -9,13 +9,18 @@ A round: ``draft`` (no solve yet) -> ``solving`` -> ``proposed`` (proposals to d
 round to ``proposed`` if an earlier solve succeeded, else to ``draft``.
 
 A job: ``queued`` (waiting for a worker) -> ``running`` -> ``succeeded`` or ``failed``; a queued job may also fail
-(its round was deleted, the reaper gave up on it). Outcomes are final.
+(the broker lost it for good, its round was deleted). Outcomes are final. Job moves are conditional updates, so
+that two processes racing for one job (a twice-delivered message, a worker and the supervisor) cannot both win.
 """
 
 from __future__ import annotations
 
 import uuid
 from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from models import tables as t
 
@@ -100,23 +105,40 @@ def new_job(round_: t.Round, kind: str = "solve") -> t.Job:
     return t.Job(id=str(uuid.uuid4()), round_id=round_.id, kind=kind, state=JobState.QUEUED, created_at=t.now())
 
 
-def move_job(job: t.Job, to: JobState) -> None:
-    here = JobState(job.state)
-    if to not in JOB_MOVES[here]:
-        raise TransitionError(f"A {here} job cannot become {to}.")
-    job.state = to
+def claim_job(session: Session, job_id: str, **values: Any) -> bool:
+    """Move a queued job to ``running`` with ``values`` (its worker, pid, deadline) if it is still queued.
+
+    One conditional UPDATE: when a message is delivered twice, or the supervisor gives up on a job as a worker
+    takes it, exactly one of them wins, on SQLite and on PostgreSQL alike.
+    """
+    return _move_if(session, job_id, (JobState.QUEUED,), JobState.RUNNING, started_at=t.now(), **values)
 
 
-def job_failed(job: t.Job, round_: t.Round | None, message: str, result: dict | None = None) -> bool:
+def finish_job(session: Session, job_id: str, result: dict[str, Any]) -> bool:
+    """Record a running job's success; False (and nothing written) if the supervisor failed it meanwhile."""
+    return _move_if(session, job_id, (JobState.RUNNING,), JobState.SUCCEEDED, finished_at=t.now(), result=result)
+
+
+def fail_job(session: Session, job_id: str, message: str, result: dict[str, Any] | None = None) -> bool:
     """Record a job's failure and put its round back to its state before the solve; False if it was already over.
 
     The round returns to ``proposed`` when an earlier solve left proposals (their decisions are untouched), else to
-    ``draft``. Only a round still ``solving`` moves: a round published or re-solved since is left as it is.
+    ``draft``. Only a round still ``solving`` moves: it has exactly one active job, this one.
     """
-    if job.state in JOB_OVER:
+    if not _move_if(session, job_id, JOB_ACTIVE, JobState.FAILED, finished_at=t.now(), message=message[:2000],
+                    result=result or {}):
         return False
-    move_job(job, JobState.FAILED)
-    job.finished_at, job.message, job.result = t.now(), message[:2000], result or {}
+    round_id = session.scalar(select(t.Job.round_id).where(t.Job.id == job_id))
+    round_ = session.get(t.Round, round_id)
     if round_ is not None and round_.state == RoundState.SOLVING:
         move_round(round_, RoundState.PROPOSED if round_.solves else RoundState.DRAFT)
     return True
+
+
+def _move_if(session: Session, job_id: str, here: tuple[JobState, ...], to: JobState, **values: Any) -> bool:
+    assert all(to in JOB_MOVES[h] for h in here), f"no move from {here} to {to}"
+    moved = session.execute(
+        update(t.Job).where(t.Job.id == job_id, t.Job.state.in_(here)).values(state=to, **values),
+        execution_options={"synchronize_session": False},
+    )
+    return moved.rowcount == 1  # type: ignore[attr-defined]

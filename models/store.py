@@ -28,11 +28,12 @@ LONG_NUMBER = re.compile(rb"[0-9]{19}")
 
 
 def database_url(url: str | None = None) -> str:
-    """The database URL: the argument, else ``DATABASE_URL``, else a SQLite file in the working directory.
+    """The database URL: the argument, else ``HUBMATCH_DATABASE_URL`` or ``DATABASE_URL``, else a SQLite file in
+    the working directory.
 
     ``postgresql://`` URLs are mapped to the psycopg 3 driver, the one the project installs.
     """
-    url = url or os.environ.get("DATABASE_URL") or DEFAULT_URL
+    url = url or os.environ.get("HUBMATCH_DATABASE_URL") or os.environ.get("DATABASE_URL") or DEFAULT_URL
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     return url

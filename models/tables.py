@@ -133,7 +133,11 @@ class Round(Base):
 
 
 class Job(Base):
-    """A solve running in a worker process; the API polls it, a crash or hang marks it failed."""
+    """A solve on the queue: the API creates and polls it, a worker runs it, its supervisor watches it.
+
+    ``worker`` names the consumer (host:pid) whose process ``pid`` runs it; ``deadline_at`` is when that
+    supervisor kills it; ``heartbeat_at`` is when the supervisor last saw it alive (any host fails it when stale).
+    """
 
     __tablename__ = "jobs"
 
@@ -143,10 +147,15 @@ class Job(Base):
     state: Mapped[str] = mapped_column(String(16), default="queued")
     message: Mapped[str] = mapped_column(String(2000), default="")
     pid: Mapped[int | None]
+    worker: Mapped[str | None] = mapped_column(String(200))
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=now)
     started_at: Mapped[datetime | None]
+    deadline_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_jobs_state_created", "state", "created_at"),)
 
 
 class Proposal(Base):

@@ -6,9 +6,9 @@ test session, dropped at the end). There is one app per backend; tests keep apar
 (every row the service keeps belongs to a hub). ``@pytest.mark.backends("postgresql")`` limits a test to some
 backends.
 
-Solves through the API run in the worker process as in production. Where a test only needs a solved round to work
-on, ``solve_now`` runs the same worker code (``hubmatch.worker.run``) in this process, which skips the ~2 s start-up
-of a worker process.
+Solves through the API go through the solve queue to a real ``hubmatch worker`` as in production: each backend's
+session starts one on an embedded queue file of its own (``tests/workers.py``). Where a test only needs a solved
+round to work on, ``solve_now`` runs the same task code (``service.tasks.run_job``) in this process.
 """
 
 from __future__ import annotations
@@ -27,15 +27,16 @@ from flask import Flask
 from helpers import TINY
 from pg import scratch_database, skip_without_postgres
 from sqlalchemy.orm import Session
+from workers import worker_process
 
 import fixtures
 from api.app import create_app
 from api.auth import create_token
-from hubmatch.worker import run as run_worker
 from models import Problem, load_problem
 from models import tables as t
 from models.repository import create_hub
 from models.store import transaction
+from service.tasks import run_job
 
 BACKENDS = ("sqlite", "postgresql")
 JOB_TIMEOUT_S = 120.0
@@ -69,21 +70,28 @@ def backend(database_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def app(database_url: str) -> Iterator[Flask]:
-    app = create_app({"DATABASE_URL": database_url, "SYNC_SOLVE_SECONDS": JOB_TIMEOUT_S})
-    yield app
-    for watcher in list(app.extensions["hubmatch.jobs"].threads.values()):
-        watcher.join(JOB_TIMEOUT_S)  # no worker may outlive the database
+def broker_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The backend's own embedded queue (a SQLite file): the two backends' workers never take each other's jobs."""
+    name = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    return "sqlite:///" + str(tmp_path_factory.mktemp(f"queue-{name}") / "queue.sqlite")
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str, broker_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    app = create_app({"DATABASE_URL": database_url, "BROKER_URL": broker_url, "SYNC_SOLVE_SECONDS": JOB_TIMEOUT_S})
+    log = tmp_path_factory.mktemp("worker-log") / "worker.log"
+    with worker_process(database_url, broker_url, concurrency=2, log=log):  # stopped before the database goes
+        yield app
     app.extensions["hubmatch.engine"].dispose()
 
 
 @pytest.fixture(scope="session")
-def new_app(database_url: str) -> Iterator[Callable[..., Flask]]:
+def new_app(database_url: str, broker_url: str) -> Iterator[Callable[..., Flask]]:
     """Another app on the same database (as a second server process would be); disposed at the end."""
     made: list[Flask] = []
 
     def make(**config: Any) -> Flask:
-        made.append(create_app({"DATABASE_URL": database_url, "MIGRATE": False, **config}))
+        made.append(create_app({"DATABASE_URL": database_url, "BROKER_URL": broker_url, "MIGRATE": False, **config}))
         return made[-1]
 
     yield make
@@ -251,7 +259,7 @@ def solve_now(app: Flask) -> Callable[[int], dict[str, Any]]:
         with transaction(factory) as session:
             job = app.extensions["hubmatch.jobs"].submit(session, session.get(t.Round, round_id))
             job_id = job.id
-        run_worker(job_id, factory)
+        run_job(job_id, factory)
         with transaction(factory) as session:
             job = session.get(t.Job, job_id)
             assert job.state == "succeeded", job.message

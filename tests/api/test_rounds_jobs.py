@@ -4,16 +4,12 @@ worker process; failures end as a failed job with a readable message and the rou
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
 import pytest
 
-from hubmatch.jobs import JobRunner
 from matcher import solve
 from models import load_problem
 from models import tables as t
@@ -322,49 +318,3 @@ def test_solve_with_a_locked_pair_over_capacity_fails_and_the_round_keeps_its_pr
     }
     assert list_all(lead, f"/rounds/{round_id}/proposals") == before
     assert lead.get(f"/rounds/{round_id}/unmatched").json == unmatched
-
-
-def _dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
-def test_recover_fails_jobs_left_running_by_a_dead_worker(app, db, caller, make_hub, new_app):
-    hub = make_hub("tiny")
-    lead = caller("hub_lead", hub)
-    draft_id = lead.post(f"/hubs/{hub}/rounds", json={"term": "t1"}).json["id"]
-    proposed_id = lead.post(f"/hubs/{hub}/rounds", json={"term": "t2"}).json["id"]
-    live_id = lead.post(f"/hubs/{hub}/rounds", json={"term": "t3"}).json["id"]
-    with db() as session:
-        for round_id, solves in ((draft_id, 0), (proposed_id, 1), (live_id, 1)):
-            round_ = session.get(t.Round, round_id)
-            round_.state, round_.solves = "solving", solves
-        dead = _dead_pid()
-        session.add_all(
-            [
-                t.Job(id=f"dead-draft-{hub}", round_id=draft_id, state="running", pid=dead, started_at=t.now()),
-                t.Job(id=f"dead-prop-{hub}", round_id=proposed_id, state="running", pid=dead, started_at=t.now()),
-                t.Job(id=f"alive-{hub}", round_id=live_id, state="running", pid=os.getpid(), started_at=t.now()),
-            ]
-        )
-    runner = JobRunner(app.extensions["hubmatch.sessions"], "unused://")
-    assert runner.recover() == 2
-    message = "the service restarted while this job ran; solve the round again"
-    for job_id, round_id, state in (
-        (f"dead-draft-{hub}", draft_id, "draft"),
-        (f"dead-prop-{hub}", proposed_id, "proposed"),
-    ):
-        job = lead.get(f"/jobs/{job_id}").json
-        assert (job["state"], job["message"]) == ("failed", message)
-        assert job["finished_at"] is not None
-        assert lead.get(f"/rounds/{round_id}").json["state"] == state
-    assert lead.get(f"/jobs/alive-{hub}").json["state"] == "running"  # its process is alive: left alone
-    assert lead.get(f"/rounds/{live_id}").json["state"] == "solving"
-    assert runner.recover() == 0
-    # a service starting on the same database recovers the same way
-    with db() as session:
-        session.get(t.Job, f"alive-{hub}").pid = _dead_pid()
-    new_app()
-    assert lead.get(f"/jobs/alive-{hub}").json["state"] == "failed"
-    assert lead.get(f"/rounds/{live_id}").json["state"] == "proposed"

@@ -23,11 +23,11 @@ from sqlalchemy import select
 
 from api.app import create_app
 from api.auth import create_token
-from hubmatch.worker import run as run_worker
 from models import load_problem
 from models import tables as t
 from models.repository import create_hub
 from models.store import transaction
+from service.tasks import run_job as run_worker
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,9 @@ from flask.testing import FlaskClient
 from pg import postgres_problem
 from sqlalchemy import select
 
-from hubmatch.worker import run as run_worker
 from models import tables as t
 from models.store import transaction
+from service.tasks import run_job as run_worker
 
 HUB = "bad"
 CSV = "text/csv"

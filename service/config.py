@@ -1,0 +1,91 @@
+"""The service's settings: every one from a ``HUBMATCH_...`` environment variable, with its default here.
+
+| variable | default | meaning |
+|---|---|---|
+| ``HUBMATCH_DATABASE_URL`` (or ``DATABASE_URL``) | ``sqlite:///hubmatch.sqlite`` | where the data lives |
+| ``HUBMATCH_BROKER_URL`` | embedded (1) | the solve queue: ``redis://host:port/db`` or ``sqlite:///path`` |
+| ``HUBMATCH_QUEUE_NAME`` | ``hubmatch`` | the queue's name on the broker (several services may share one Redis) |
+| ``HUBMATCH_SOLVE_GRACE_S`` | 30 | how long past its time limit a solve may run before its worker is killed |
+| ``HUBMATCH_REAPER_INTERVAL_S`` | 1 | how often each worker's supervisor looks at the jobs |
+| ``HUBMATCH_WORKER_STALE_S`` | 30 | a running job whose worker has not said it is alive for this long is failed |
+| ``HUBMATCH_REQUEUE_AFTER_S`` | 10 | a queued job missing from the broker this long after it was queued is sent again |
+| ``HUBMATCH_SYNC_SOLVE_S`` | 30 | the longest ``?wait=`` of a solve request |
+
+(1) A SQLite file beside a SQLite database (``hubmatch.sqlite`` -> ``hubmatch-queue.sqlite``), else
+``hubmatch-queue.sqlite`` in the working directory: the embedded queue, which needs no broker server.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from models.store import DEFAULT_URL
+
+EMBEDDED_BROKER = "sqlite:///hubmatch-queue.sqlite"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_URL
+    broker_url: str = ""  # from the database's place when not given (``embedded_broker``)
+    queue_name: str = "hubmatch"
+    solve_grace_s: float = 30.0
+    reaper_interval_s: float = 1.0
+    worker_stale_s: float = 30.0
+    requeue_after_s: float = 10.0
+    sync_solve_s: float = 30.0
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the queue is the SQLite file of this machine (no broker server): workers must run beside it."""
+        return self.broker_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """The settings of this process: defaults, then ``HUBMATCH_...`` variables, then ``overrides``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(ENV[f.name]) or (env.get("DATABASE_URL") if f.name == "database_url" else None)
+            if raw:
+                values[f.name] = _parse(f.name, raw, type(getattr(cls, f.name)))
+        settings = replace(cls(**values), **{k: v for k, v in overrides.items() if v is not None})
+        return settings if settings.broker_url else replace(settings, broker_url=embedded_broker(settings.database_url))
+
+
+def embedded_broker(database_url: str) -> str:
+    """The queue file of a service with no broker server: beside its SQLite database, so that each database (a
+    test's, a demo's) has its own queue, or in the working directory when the database is elsewhere."""
+    if database_url.startswith("sqlite:///") and ":memory:" not in database_url:
+        path = Path(database_url.removeprefix("sqlite:///"))
+        return f"sqlite:///{path.with_name(path.stem + '-queue.sqlite')}"
+    return EMBEDDED_BROKER
+
+
+ENV = {
+    "database_url": "HUBMATCH_DATABASE_URL",
+    "broker_url": "HUBMATCH_BROKER_URL",
+    "queue_name": "HUBMATCH_QUEUE_NAME",
+    "solve_grace_s": "HUBMATCH_SOLVE_GRACE_S",
+    "reaper_interval_s": "HUBMATCH_REAPER_INTERVAL_S",
+    "worker_stale_s": "HUBMATCH_WORKER_STALE_S",
+    "requeue_after_s": "HUBMATCH_REQUEUE_AFTER_S",
+    "sync_solve_s": "HUBMATCH_SYNC_SOLVE_S",
+}
+
+
+def _parse(name: str, raw: str, kind: type) -> Any:
+    """A variable's value as its setting's type; a bad number stops the process with the variable named."""
+    if kind is str:
+        return raw
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{ENV[name]}={raw!r} is not a number") from None
+    if not 0 < value < 86400:
+        raise ValueError(f"{ENV[name]}={raw!r} must be a number of seconds above 0 and below a day")
+    return value

@@ -1,0 +1,96 @@
+"""What a worker does with one job: read the round, solve it, write the proposals, in as few transactions as
+that takes, so that a round is either fully re-proposed or left as it was.
+
+``run_job`` is the whole of it and runs anywhere a session factory does (a worker process, or a test's own
+process); ``run_in_worker`` is the queue's entry, with the factory its worker process set up at start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from matcher import solve
+from models import ProblemError
+from models import tables as t
+from models.domain import Policy
+from models.lifecycle import claim_job, fail_job, finish_job
+from models.repository import round_problem, solution_summary, store_solution
+from models.store import transaction
+
+log = logging.getLogger("hubmatch.worker")
+
+
+@dataclass
+class WorkerContext:
+    """This worker process's database and the identity its supervisor knows it by (set once per process)."""
+
+    factory: sessionmaker[Session]
+    grace_s: float
+    worker: str
+
+
+_context: list[WorkerContext] = []
+
+
+def configure(context: WorkerContext) -> None:
+    """Called by ``service.worker`` in each worker process as it starts."""
+    _context[:] = [context]
+
+
+def run_in_worker(job_id: str) -> None:
+    context = _context[0]
+    run_job(job_id, context.factory, context.grace_s, context.worker)
+
+
+def run_job(job_id: str, factory: sessionmaker[Session], grace_s: float = 30.0, worker: str = "") -> bool:
+    """Run one job to its end, recording success or a readable failure; False if another process had it.
+
+    The job's deadline (its round's time limit plus ``grace_s``) is written as the job starts; the supervisor of
+    this worker host kills the process past it. A job already taken or ended (a message delivered twice, a job
+    the supervisor failed) is left alone.
+    """
+    if not _claim(factory, job_id, grace_s, worker):
+        return False
+    try:
+        with transaction(factory) as session:
+            problem = round_problem(session, _round(session, job_id))
+        solution = solve(problem, time_limit_s=problem.policy.time_limit_s)
+        with transaction(factory) as session:
+            if finish_job(session, job_id, solution_summary(solution)):
+                store_solution(session, _round(session, job_id), solution)
+    except ProblemError as err:
+        _fail(factory, job_id, f"the hub's data is not a valid problem: {err}", err.as_dict())
+    except Exception as err:
+        log.exception("job %s failed", job_id)  # the trace stays in the worker's log, never in the job
+        _fail(factory, job_id, f"solver error: {type(err).__name__}: {err}")
+    return True
+
+
+def _claim(factory: sessionmaker[Session], job_id: str, grace_s: float, worker: str) -> bool:
+    with transaction(factory) as session:
+        job = session.get(t.Job, job_id)
+        round_ = session.get(t.Round, job.round_id) if job is not None else None
+        if round_ is None:
+            return False
+        limit = float(round_.policy.get("time_limit_s", Policy.time_limit_s))
+        now = t.now()
+        return claim_job(session, job_id, pid=os.getpid(), worker=worker, heartbeat_at=now,
+                         deadline_at=now + timedelta(seconds=limit + grace_s))
+
+
+def _fail(factory: sessionmaker[Session], job_id: str, message: str, result: dict | None = None) -> None:
+    with transaction(factory) as session:
+        fail_job(session, job_id, message, result)
+
+
+def _round(session: Session, job_id: str) -> t.Round:
+    job = session.get(t.Job, job_id)
+    round_ = session.get(t.Round, job.round_id) if job is not None else None
+    if round_ is None:
+        raise LookupError(f"no round for job {job_id}")
+    return round_
