@@ -19,7 +19,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy api hubmatch models matcher
+	$(BIN)/mypy api hubmatch models matcher service
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest

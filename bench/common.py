@@ -39,7 +39,7 @@ class Config:
 
     @staticmethod
     def make(quick: bool, repeats: int | None, profile: bool) -> Config:
-        """Full run: the issue's sizes. Quick: the national round once, smaller baselines and GAP, shorter limits."""
+        """Full run: the target sizes. Quick: the national round once, smaller baselines and GAP, shorter limits."""
         if quick:
             return Config(True, repeats or 1, (5000, 5000), (2000, 2000), 20.0, (2, 4), 20.0, 1000, profile)
         return Config(False, repeats or 3, (5000, 5000), (5000, 5000), 60.0, tuple(range(1, 11)), 60.0, 2000, profile)

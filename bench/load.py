@@ -786,7 +786,7 @@ def _num(v: float | None, digits: int = 1) -> str:
 
 
 def table(results: dict[str, Any]) -> str:
-    """The plain-text table the issue asks for; below it the decisions' audit, the solve and where the CPU went."""
+    """The plain-text table of the load test; below it the decisions' audit, the solve and where the CPU went."""
     head = ("scenario", "requests", "rps", "p50", "p95", "p99 (ms)", "errors", "target", "PASS/MISS")
     lines = [head]
     for r in results["rows"]:

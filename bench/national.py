@@ -1,6 +1,6 @@
 """Target 2: a national round (5000 schools x 5000 advisers, 30 km, ~650k candidates) end to end in a fresh process,
 under 2 s and 500 MB, with and without ``max_schools_per_company``; and naive CP-SAT / HiGHS baselines beside it.
-The issue's instance has advisers only; the same round with the fixture's 300 Cornerstone Employers is measured too.
+The reference instance has advisers only; the same round with the fixture's 300 Cornerstone Employers is measured too.
 
 End to end means what a user waits for: ``python -m hubmatch solve`` from process start to the solution file. The
 fixture is written first and not timed. Peak memory is the command's own ``ru_maxrss`` from ``os.wait4`` in a small
@@ -25,7 +25,7 @@ COMPANY_CAP = 3
 
 
 def write_problems(cfg: Config, tmp: Path) -> dict[str, Path]:
-    """The national fixture through the CLI (as a user would) and its variants: advisers only (the issue's
+    """The national fixture through the CLI (as a user would) and its variants: advisers only (the reference
     instance: 5,000 schools, 5,000 advisers, no Cornerstone role), with the company cap, and the baselines' one."""
     full = tmp / "national.json"
     subprocess.run([PYTHON, "-m", "hubmatch", "fixture", "national", "-o", str(full)], cwd=ROOT, check=True,

@@ -1,6 +1,6 @@
-"""Benchmark of hubmatch against the issue's targets, with baselines measured in the same run.
+"""Benchmark of hubmatch against its performance targets, with baselines measured in the same run.
 
-    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap] [--profile]
+    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap,queue] [--profile]
 
 Prints aligned plain-text tables (medians over repeats; PASS/MISS beside each target, never an assertion) and writes
 bench/results.json. The machine is shared and noisy, so ratios are only taken between numbers of the same run.
@@ -22,9 +22,10 @@ import gap
 import hubs
 import lsa
 import national
+import queueing
 from common import BENCH, Config, Table, machine
 
-SECTIONS = ("hubs", "national", "lsa", "gap")
+SECTIONS = ("hubs", "national", "lsa", "gap", "queue")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +109,13 @@ def _gap(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
                              "bound_units": r.result.bound_units} for r in runs]
 
 
-_SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap}
+def _queue(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+    burst, latency, raw = queueing.run(cfg)
+    _show(report, burst, latency)
+    report["raw"]["queue"] = raw
+
+
+_SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue}
 
 
 if __name__ == "__main__":

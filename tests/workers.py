@@ -34,7 +34,7 @@ def worker_process(database_url: str, broker_url: str, concurrency: int = 2, log
     proc = subprocess.Popen([sys.executable, "-m", "hubmatch", "worker", "--concurrency", str(concurrency)],
                             env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_for_children(proc.pid, concurrency)
+        wait_for_children(proc.pid, concurrency + 1)
         yield proc
     finally:
         stop(proc)
@@ -43,7 +43,7 @@ def worker_process(database_url: str, broker_url: str, concurrency: int = 2, log
 
 
 def children(pid: int) -> list[psutil.Process]:
-    """A consumer's worker processes (its scheduler is a thread; its children are the workers)."""
+    """A consumer's processes: its worker processes and Huey's scheduler process."""
     try:
         return psutil.Process(pid).children()
     except psutil.NoSuchProcess:
@@ -51,7 +51,7 @@ def children(pid: int) -> list[psutil.Process]:
 
 
 def wait_for_children(pid: int, count: int, timeout_s: float = READY_TIMEOUT_S) -> list[psutil.Process]:
-    """Wait until the consumer ``pid`` runs ``count`` live worker processes."""
+    """Wait until the consumer ``pid`` runs ``count`` live processes (workers and scheduler)."""
     deadline = time.monotonic() + timeout_s
     while True:
         alive = [c for c in children(pid) if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
