@@ -23,6 +23,7 @@ from models.repository import round_problem, solution_summary, store_solution
 from models.store import transaction
 
 log = logging.getLogger("hubmatch.worker")
+LONGEST_DEADLINE_S = 86_400.0
 
 
 @dataclass
@@ -66,8 +67,10 @@ def run_job(job_id: str, factory: sessionmaker[Session], grace_s: float = 30.0, 
     except ProblemError as err:
         _fail(factory, job_id, f"the hub's data is not a valid problem: {err}", err.as_dict())
     except Exception as err:
-        log.exception("job %s failed", job_id)  # the trace stays in the worker's log, never in the job
-        _fail(factory, job_id, f"solver error: {type(err).__name__}: {err}")
+        log.exception("job %s failed", job_id)  # the trace and the error's text stay in the worker's log: they
+        # may name server paths and internals, and every reader of the hub can read the job
+        _fail(factory, job_id, f"the solve failed unexpectedly ({type(err).__name__}); the worker's log has the "
+                               f"details (job {job_id})")
     return True
 
 
@@ -77,7 +80,10 @@ def _claim(factory: sessionmaker[Session], job_id: str, grace_s: float, worker: 
         round_ = session.get(t.Round, job.round_id) if job is not None else None
         if round_ is None:
             return False
+        # a policy stored before limits were checked may hold any number: the deadline stays computable, and the
+        # problem's validation then fails the job naming the field
         limit = float(round_.policy.get("time_limit_s", Policy.time_limit_s))
+        limit = limit if 0 < limit < LONGEST_DEADLINE_S else LONGEST_DEADLINE_S  # NaN too
         now = t.now()
         return claim_job(session, job_id, pid=os.getpid(), worker=worker, heartbeat_at=now,
                          deadline_at=now + timedelta(seconds=limit + grace_s))

@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+import service.tasks
 from matcher import solve
 from models import load_problem
 from models import tables as t
 from models.repository import problem_document
+from models.store import transaction
 
 
 def parse_time(text: str) -> datetime:
@@ -318,3 +320,28 @@ def test_solve_with_a_locked_pair_over_capacity_fails_and_the_round_keeps_its_pr
     }
     assert list_all(lead, f"/rounds/{round_id}/proposals") == before
     assert lead.get(f"/rounds/{round_id}/unmatched").json == unmatched
+
+
+def test_an_unexpected_solver_error_shows_no_trace_or_text_to_readers(app, caller, make_hub, monkeypatch, caplog):
+    hub = make_hub("tiny")
+    lead, reader = caller("hub_lead", hub), caller("read_only", hub)
+    round_id = lead.post(f"/hubs/{hub}/rounds", json={"term": "t1"}).json["id"]
+    secret = "/srv/hubmatch/private/path.py line 12"
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError(secret)
+
+    monkeypatch.setattr(service.tasks, "solve", broken)
+    with transaction(app.extensions["hubmatch.sessions"]) as session:
+        job_id = app.extensions["hubmatch.jobs"].submit(session, session.get(t.Round, round_id)).id
+    with caplog.at_level("ERROR", logger="hubmatch.worker"):
+        assert service.tasks.run_job(job_id, app.extensions["hubmatch.sessions"])
+    job = reader.get(f"/jobs/{job_id}")
+    assert job.status_code == 200
+    assert job.json["state"] == "failed"
+    assert job.json["message"] == (f"the solve failed unexpectedly (RuntimeError); the worker's log has the details "
+                                   f"(job {job_id})")
+    assert job.json["result"] == {}
+    assert secret not in job.get_data(as_text=True) and "Traceback" not in job.get_data(as_text=True)
+    assert secret in caplog.text and "Traceback" in caplog.text  # the operator still has it
+    assert lead.get(f"/rounds/{round_id}").json["state"] == "draft"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
+from workers import worker_process
 
 import fixtures
 from api.app import create_app
@@ -29,8 +30,9 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The app on a real port with the Lancashire hub, tokens for each role and one solved round."""
-    db_path = Path(tmp_path_factory.mktemp("ui")) / "ui.sqlite"
-    app = create_app({"DATABASE_URL": f"sqlite:///{db_path}"})
+    folder = Path(tmp_path_factory.mktemp("ui"))
+    database, broker = f"sqlite:///{folder / 'ui.sqlite'}", f"sqlite:///{folder / 'queue.sqlite'}"
+    app = create_app({"DATABASE_URL": database, "BROKER_URL": broker})
     factory = app.extensions["hubmatch.sessions"]
     raw = fixtures.lancashire_problem()
     with transaction(factory) as session:
@@ -43,7 +45,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                           headers=lead)
     assert created.status_code == 201, created.json
     round_id = created.json["id"]
-    solved = client.post(f"/rounds/{round_id}/solve?wait=60", headers=lead)
+    with worker_process(database, broker, concurrency=1):
+        solved = client.post(f"/rounds/{round_id}/solve?wait=60", headers=lead)
     assert solved.json["state"] == "succeeded", solved.json
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
