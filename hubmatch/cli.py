@@ -101,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("problem", type=Path)
     v.set_defaults(run=_validate)
 
-    s = sub.add_parser("serve", help="run the API (DATABASE_URL, default SQLite in ./hubmatch.sqlite)")
+    s = sub.add_parser("serve", help="run the API (HUBMATCH_DATABASE_URL, default SQLite in ./hubmatch.sqlite; docs/queue.md)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--prod", action="store_true", help="serve with gunicorn (2 workers, threads)")
@@ -123,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     tc.set_defaults(run=_token_create)
 
     dbp = sub.add_parser("db", help="database").add_subparsers(required=True, metavar="ACTION")
-    dbp.add_parser("upgrade", help="apply the migrations to DATABASE_URL").set_defaults(run=_db_upgrade)
+    dbp.add_parser("upgrade", help="apply the migrations to HUBMATCH_DATABASE_URL").set_defaults(run=_db_upgrade)
     hub = sub.add_parser("hub", help="hubs").add_subparsers(required=True, metavar="ACTION")
     hc = hub.add_parser("create", help="create a hub (optionally loading a problem file's records)")
     hc.add_argument("id")
