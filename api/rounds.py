@@ -216,7 +216,7 @@ class RoundSolve(MethodView):
 
 def start_solve(round_: t.Round, wait: float) -> Any:
     """Queue the round's solve, send it to the workers after commit, optionally wait for it."""
-    job = jobs().submit(db(), round_)
+    job = jobs().submit(db(), round_, requested_by=principal().name)
     db().commit()
     jobs().send(job.id)
     if args_wait := min(wait, current_app.config["SYNC_SOLVE_SECONDS"]):

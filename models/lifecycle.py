@@ -99,10 +99,11 @@ def decidable(round_: t.Round) -> None:
         raise TransitionError("The round is being solved; decide once the new proposals are in.")
 
 
-def new_job(round_: t.Round, kind: str = "solve") -> t.Job:
+def new_job(round_: t.Round, kind: str = "solve", requested_by: str | None = None) -> t.Job:
     """A queued job for a solve of the round, which moves to ``solving`` (the caller adds and commits both)."""
     move_round(round_, RoundState.SOLVING)
-    return t.Job(id=str(uuid.uuid4()), round_id=round_.id, kind=kind, state=JobState.QUEUED, created_at=t.now())
+    return t.Job(id=str(uuid.uuid4()), round_id=round_.id, kind=kind, state=JobState.QUEUED, created_at=t.now(),
+                 requested_by=requested_by)
 
 
 def claim_job(session: Session, job_id: str, **values: Any) -> bool:

@@ -148,6 +148,7 @@ class Job(Base):
     message: Mapped[str] = mapped_column(String(2000), default="")
     pid: Mapped[int | None]
     worker: Mapped[str | None] = mapped_column(String(200))
+    requested_by: Mapped[str | None] = mapped_column(String(100))
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=now)
     started_at: Mapped[datetime | None]

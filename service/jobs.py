@@ -28,9 +28,9 @@ class JobQueue:
     def __init__(self, factory: sessionmaker[Session], queue: SolveQueue):
         self.factory, self.queue = factory, queue
 
-    def submit(self, session: Session, round_: t.Round, kind: str = "solve") -> t.Job:
+    def submit(self, session: Session, round_: t.Round, kind: str = "solve", requested_by: str | None = None) -> t.Job:
         """A queued job for the round, which moves to ``solving`` (raises TransitionError if it cannot)."""
-        job = new_job(round_, kind)
+        job = new_job(round_, kind, requested_by)
         session.add(job)
         return job
 

@@ -1,4 +1,4 @@
-"""jobs on a queue: the worker that runs each, its deadline and heartbeat
+"""jobs on a queue: who asked, the worker that runs each, its deadline and heartbeat
 
 Revision ID: 0004
 Revises: 0001
@@ -16,6 +16,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("worker", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("requested_by", sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column("deadline_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index("ix_jobs_state_created", ["state", "created_at"], unique=False)
@@ -26,4 +27,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_jobs_state_created")
         batch_op.drop_column("heartbeat_at")
         batch_op.drop_column("deadline_at")
+        batch_op.drop_column("requested_by")
         batch_op.drop_column("worker")
