@@ -101,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("problem", type=Path)
     v.set_defaults(run=_validate)
 
-    s = sub.add_parser("serve", help="run the API (HUBMATCH_DATABASE_URL, default ./hubmatch.sqlite; see docs/queue.md)")
+    s = sub.add_parser("serve", help="run the API (HUBMATCH_DATABASE_URL, default ./hubmatch.sqlite; docs/queue.md)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--prod", action="store_true", help="serve with gunicorn (2 workers, threads)")
