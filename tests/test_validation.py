@@ -17,7 +17,10 @@ Triple = tuple[str, str, str]
 RANGE_LAT = "Must be greater than or equal to -90 and less than or equal to 90."
 RANGE_LON = "Must be greater than or equal to -180 and less than or equal to 180."
 NOT_FINITE = "Special numeric values (nan or infinity) are not permitted."
-NONNEG = "Must be greater than or equal to 0."
+ADVISER_CAPACITY = "Must be greater than or equal to 0 and less than or equal to 10."
+EMPLOYER_CAPACITY = "Must be greater than or equal to 0 and less than or equal to 1000."
+WEIGHT = "Must be greater than or equal to 0 and less than or equal to 1000."
+RADIUS = "Must be greater than 0 and less than or equal to 200."
 PRESTON = (53.7632, -2.7031)  # Preston town centre
 
 
@@ -128,7 +131,10 @@ def test_negative_capacity() -> None:
     raw = base()
     raw["advisers"][0]["capacity"] = -1
     raw["employers"][0]["capacity"] = -0.5
-    assert faults(raw) == [("advisers[0] (a0)", "capacity", NONNEG), ("employers[0] (e0)", "capacity", NONNEG)]
+    assert faults(raw) == [
+        ("advisers[0] (a0)", "capacity", ADVISER_CAPACITY),
+        ("employers[0] (e0)", "capacity", EMPLOYER_CAPACITY),
+    ]
 
 
 def test_pair_both_locked_and_forbidden() -> None:
@@ -298,8 +304,8 @@ def test_policy_ranges() -> None:
                 "policy.advisers_per_school",
                 "Must be greater than or equal to 0 and less than or equal to 5.",
             ),
-            ("problem", "policy.weights.distance", NONNEG),
-            ("problem", "policy.default_max_travel_km", "Must be greater than 0."),
+            ("problem", "policy.weights.distance", WEIGHT),
+            ("problem", "policy.default_max_travel_km", RADIUS),
         ]
     )
 
@@ -324,7 +330,7 @@ def test_every_field_fault_of_a_document_in_one_error() -> None:
         [
             ("schools[0] (s0)", "lat", RANGE_LAT),
             ("schools[1] (s1)", "pct_fsm", "Must be greater than or equal to 0 and less than or equal to 100."),
-            ("advisers[1] (a1)", "capacity", NONNEG),
+            ("advisers[1] (a1)", "capacity", ADVISER_CAPACITY),
             ("employers[0] (e0)", "sites", "Shorter than minimum length 1."),
         ]
     )
@@ -336,11 +342,11 @@ def test_error_message_names_first_fault_and_counts_the_rest() -> None:
     raw["employers"][0]["capacity"] = -1
     with pytest.raises(ProblemError) as caught:
         load_problem(raw)
-    assert str(caught.value) == f"advisers[0] (a0): capacity: {NONNEG} (and 1 more)"
+    assert str(caught.value) == f"advisers[0] (a0): capacity: {ADVISER_CAPACITY} (and 1 more)"
     assert caught.value.as_dict()["details"][1] == {
         "record": "employers[0] (e0)",
         "field": "capacity",
-        "message": NONNEG,
+        "message": EMPLOYER_CAPACITY,
     }
 
 
