@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -11,27 +13,33 @@ from api.auth import principal, require, visible_hub
 from api.context import db
 from api.errors import ApiError
 from models import tables as t
+from models.schemas import MAX_ID_LENGTH, MAX_NAME_LENGTH, record_id, text
 
 blp = Blueprint("hubs", __name__, description="Careers Hubs")
 BLUEPRINTS = [blp]
 
 
-class HubSchema(Schema):
-    id = fields.String(required=True, validate=[validate.Length(min=1, max=64), validate.Regexp(r"^[A-Za-z0-9_.-]+$")])
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    priority_sectors = fields.Dict(
-        keys=fields.String(validate=validate.Length(min=1, max=64)),
-        values=fields.Float(allow_nan=False, validate=validate.Range(0, 1)),
-        load_default=dict,
+def _name(**kwargs: Any) -> fields.String:
+    """A hub's name: one line of 1 to 200 characters."""
+    return text(MAX_NAME_LENGTH, 1, **kwargs)
+
+
+def _priority_sectors(**kwargs: Any) -> fields.Dict:
+    """The LEP's priority sectors: one-line names, each weighted 0 to 1."""
+    return fields.Dict(
+        keys=text(MAX_ID_LENGTH, 1), values=fields.Float(allow_nan=False, validate=validate.Range(0, 1)), **kwargs
     )
+
+
+class HubSchema(Schema):
+    id = record_id(required=True)
+    name = _name(required=True)
+    priority_sectors = _priority_sectors(load_default=dict)
 
 
 class HubPatchSchema(Schema):
-    name = fields.String(validate=validate.Length(min=1, max=200))
-    priority_sectors = fields.Dict(
-        keys=fields.String(validate=validate.Length(min=1, max=64)),
-        values=fields.Float(allow_nan=False, validate=validate.Range(0, 1)),
-    )
+    name = _name()
+    priority_sectors = _priority_sectors()
 
 
 @blp.route("/hubs")

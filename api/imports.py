@@ -2,19 +2,28 @@
 
 The register ships as Windows-1252, so a CSV that is not UTF-8 is read as cp1252 rather than refused. Empty cells
 are left out (so defaults apply); list fields are ``;``-separated; Compass marks come as ``gatsby_1``..``gatsby_8``.
+A cell of an integer field that spells an integer is read as one, so the record schemas' strict integers (which
+refuse ``156.9`` rather than truncate it) apply to a CSV exactly as to JSON.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from typing import Any
 
 from flask import Request
+from marshmallow import fields
 
 from api.errors import ApiError
+from models.schemas import AdviserSchema, EmployerSchema, SchoolSchema
 
 LISTS = {"sectors", "needs", "skills", "conflicts", "current_cornerstones"}
+INTEGERS = {
+    collection: frozenset(name for name, field in schema().fields.items() if isinstance(field, fields.Integer))
+    for collection, schema in (("schools", SchoolSchema), ("advisers", AdviserSchema), ("employers", EmployerSchema))
+}
 DFE_COLUMNS = {
     "URN": "id",
     "EstablishmentName": "name",
@@ -42,8 +51,10 @@ def parse_upload(request: Request, collection: str, fmt: str) -> list[Any]:
     if fmt == "dfe":
         if collection != "schools":
             raise ApiError(422, "The DfE register format is for schools only.")
-        return [row for row in (_dfe_row(r) for r in table) if row is not None]
-    return [_problem_row(collection, r) for r in table]
+        rows = [row for row in (_dfe_row(r) for r in table) if row is not None]
+    else:
+        rows = [_problem_row(collection, r) for r in table]
+    return [_integers(row, INTEGERS[collection]) for row in rows]
 
 
 def _decode(raw: bytes) -> str:
@@ -85,6 +96,15 @@ def _problem_row(collection: str, row: dict[str, str]) -> dict[str, Any]:
     if collection == "employers" and "lat" in out and "lon" in out:
         out["sites"] = [{"lat": out.pop("lat"), "lon": out.pop("lon")}]
     return out
+
+
+def _integers(row: dict[str, Any], names: frozenset[str]) -> dict[str, Any]:
+    """The row with each integer field's cell read as an integer where it spells one ("900", "-3", a 2^70); any
+    other cell ("900.5", "many") stays text, for the schema to refuse by name."""
+    for name in names & row.keys():
+        with contextlib.suppress(ValueError):
+            row[name] = int(row[name])
+    return row
 
 
 def _dfe_row(row: dict[str, str]) -> dict[str, Any] | None:

@@ -32,6 +32,15 @@ from api.jsonio import StoredJSON
 from api.rounds import visible_round
 from models import tables as t
 from models.lifecycle import decidable
+from models.schemas import (
+    MAX_ID_LENGTH,
+    MAX_PAGE,
+    MAX_PROPOSALS_PER_PAGE,
+    MAX_REASON_LENGTH,
+    MAX_ROW_ID,
+    integer,
+    text,
+)
 
 blp = Blueprint("proposals", __name__, description="Proposed pairings and decisions on them")
 BLUEPRINTS = [blp]
@@ -64,17 +73,17 @@ class ProposalPageSchema(Schema):
 
 
 class ProposalArgs(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))  # offset fits 64 bits
-    per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))  # offset fits 64 bits
+    per_page = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PROPOSALS_PER_PAGE))
     state = fields.String(validate=validate.OneOf(["proposed", "approved", "rejected", "locked"]))
     role = fields.String(validate=validate.OneOf(["adviser", "cornerstone"]))
-    school = fields.String()
-    partner = fields.String()
+    school = text(MAX_ID_LENGTH)
+    partner = text(MAX_ID_LENGTH)
 
 
 class DecisionSchema(Schema):
     action = fields.String(required=True, validate=validate.OneOf(list(ACTIONS)))
-    reason = fields.String(validate=validate.Length(max=1000), load_default=None)
+    reason = text(MAX_REASON_LENGTH, load_default=None)
 
     @validates_schema
     def reason_for_reject(self, data: dict, **_: Any) -> None:
@@ -83,8 +92,8 @@ class DecisionSchema(Schema):
 
 
 class BatchItemSchema(DecisionSchema):
-    proposal = fields.Integer(required=True)
-    version = fields.Integer(metadata={"description": "the version you saw; a stale one fails the whole batch"})
+    proposal = integer(1, MAX_ROW_ID, required=True)
+    version = integer(1, MAX_ROW_ID, metadata={"description": "the version you saw; a stale one fails the whole batch"})
 
 
 class BatchSchema(Schema):

@@ -22,16 +22,24 @@ from api.imports import parse_upload
 from models import tables as t
 from models.errors import faults_from_marshmallow
 from models.repository import FIELDS, columns
-from models.schemas import AdviserSchema, EmployerSchema, SchoolSchema
+from models.schemas import (
+    MAX_ID_LENGTH,
+    MAX_PAGE,
+    MAX_PER_PAGE,
+    AdviserSchema,
+    EmployerSchema,
+    SchoolSchema,
+    text,
+)
 
 PRIVATE = {"advisers": ("lat", "lon")}
 PUBLISHED = ("current_adviser", "current_cornerstones")
 
 
 class PageArgs(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))  # offset fits 64 bits
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    q = fields.String(validate=validate.Length(max=100), metadata={"description": "id or name contains"})
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))  # offset fits 64 bits
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+    q = text(100, metadata={"description": "id or name contains"})
 
 
 class ImportArgs(Schema):
@@ -40,7 +48,7 @@ class ImportArgs(Schema):
         validate=validate.OneOf(["hubmatch", "dfe"]),
         metadata={"description": "'dfe': the DfE school register's columns (schools only)"},
     )
-    wave = fields.String(validate=validate.Length(min=1, max=64), metadata={"description": "tag imported schools"})
+    wave = text(MAX_ID_LENGTH, 1, metadata={"description": "tag imported schools"})
 
 
 class ImportResultSchema(Schema):
@@ -76,7 +84,7 @@ def record_blueprint(collection: str, schema: type[Schema], table: Any, filters:
     )
     out = _out_schema(collection)
     page_args = Schema.from_dict(
-        {**PageArgs().fields, **{f: fields.String() for f in filters}}, name=f"{collection.title()}Args"
+        {**PageArgs().fields, **{f: text() for f in filters}}, name=f"{collection.title()}Args"
     )
 
     @blp.route("")

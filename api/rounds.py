@@ -24,7 +24,7 @@ from models import tables as t
 from models.domain import Policy
 from models.lifecycle import JOB_OVER, ProposalState, RoundState, editable, move_round
 from models.repository import publish
-from models.schemas import PolicySchema, SchoolSchema
+from models.schemas import MAX_WAIT_S, PolicySchema, SchoolSchema
 from service.jobs import position
 
 blp = Blueprint("rounds", __name__, description="Matching rounds, solve jobs, publishing and waves")
@@ -80,7 +80,7 @@ class JobSchema(Schema):
 class WaitArgs(Schema):
     wait = fields.Float(
         load_default=0.0,
-        validate=validate.Range(0, 120),
+        validate=validate.Range(0, MAX_WAIT_S),
         metadata={"description": "seconds to wait for the solve to finish before answering 202"},
     )
 

@@ -7,6 +7,7 @@ Field checks live here; checks across records (duplicate ids, references, locked
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
@@ -30,9 +31,77 @@ from models.geocode import locate
 
 LAT = validate.Range(min=-90, max=90)
 LON = validate.Range(min=-180, max=180)
-NONNEG = validate.Range(min=0)
-POSITIVE = validate.Range(min=0, min_inclusive=False)
 PERCENT = validate.Range(min=0, max=100)
+
+# The documented range of every number of the problem format and the API (docs/problem-format.md, "Ranges"), in
+# one place. Each is far beyond what a real hub could need and small enough that no value can overflow the
+# database's integer columns or the solvers' 64-bit arithmetic, so a bad number is refused at the edge, naming
+# its record and field, instead of failing every later solve of the hub.
+MAX_PUPILS = 10_000  # the largest English schools have about 4,000
+MAX_ADVISER_CAPACITY = 10  # schools one volunteer takes (advisers give about 8 hours a month to each)
+MAX_EMPLOYER_CAPACITY = 1_000  # schools, or encounter places when pairs carry loads
+MAX_LOAD = 100  # places one school (or one pair) takes of an employer's capacity
+MAX_TRAVEL_KM = 200  # radii: a day's return journey
+MAX_WEIGHT = 1_000  # each cost component's weight
+MAX_PARTNERS_PER_SCHOOL = 5  # advisers_per_school, cornerstones_per_school
+MAX_SCHOOLS_PER_COMPANY = 1_000
+MAX_TIME_LIMIT_S = 3_600  # an hour: a solve is a background job, never an overnight batch
+MAX_PAIR_COST = 1_000  # an imported pair cost lies in [-MAX_PAIR_COST, MAX_PAIR_COST]
+MAX_ROW_ID = 2**31 - 1  # proposal and round ids, versions: 32-bit integer columns (PostgreSQL INTEGER)
+MAX_PAGE = 1_000_000  # page numbers: (page - 1) * per_page stays far inside 64 bits
+MAX_PER_PAGE = 500  # records per page
+MAX_PROPOSALS_PER_PAGE = 1_000
+MAX_WAIT_S = 120  # ?wait= seconds for a solve
+MAX_ID_LENGTH = 64
+MAX_NAME_LENGTH = 200
+MAX_POSTCODE_LENGTH = 16
+MAX_REASON_LENGTH = 1_000
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # hub and record ids: safe in a URL path, a file name, a CSV cell
+ID_RULE = "Ids are 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or a digit."
+_ID = re.compile(ID_PATTERN)
+# Characters no text field may hold: C0 controls (tab and newline too: every field is one line), DEL, C1 controls,
+# lone surrogates and the two non-characters XML cannot carry. One such character in a school's name would make
+# the hub's map SVG ill-formed for every user, and an exported CSV ragged.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+WEIGHT = validate.Range(0, MAX_WEIGHT)
+RADIUS = validate.Range(0, MAX_TRAVEL_KM, min_inclusive=False)
+LOAD = validate.Range(0, MAX_LOAD, min_inclusive=False)
+ROW_ID = validate.Range(1, MAX_ROW_ID)
+
+
+def control_character(text: str) -> str | None:
+    """``"U+0007 at position 3"`` for the first character no text field may hold, or None for clean text."""
+    found = _CONTROL.search(text)
+    return None if found is None else f"U+{ord(found.group()):04X} at position {found.start()}"
+
+
+class OneLine(validate.Validator):
+    """The validator of every text field: one line of printable text, no control characters (see ``_CONTROL``)."""
+
+    error = "Must not contain control characters, tabs or line breaks (found {found})."
+
+    def __call__(self, value: str) -> str:
+        found = control_character(value)
+        if found is not None:
+            raise ValidationError(self.error.format(found=found))
+        return value
+
+
+def text(max_length: int = MAX_NAME_LENGTH, min_length: int | None = None, **kwargs: Any) -> fields.String:
+    """A one-line text field of ``min_length`` (if given) to ``max_length`` characters."""
+    return fields.String(validate=[validate.Length(min=min_length, max=max_length), OneLine()], **kwargs)
+
+
+def record_id(**kwargs: Any) -> fields.String:
+    """An id of a hub or a record (also a reference to one), in the URL-safe character set of ``ID_PATTERN``."""
+    return fields.String(validate=validate.Regexp(ID_PATTERN, error=ID_RULE), **kwargs)
+
+
+def integer(low: int, high: int, **kwargs: Any) -> fields.Integer:
+    """A strict integer in [low, high]: 156.9 or "156" is refused, not truncated to 156."""
+    return fields.Integer(strict=True, validate=validate.Range(low, high), **kwargs)
 
 
 def _finite(**kwargs: Any) -> fields.Float:
@@ -41,23 +110,34 @@ def _finite(**kwargs: Any) -> fields.Float:
 
 
 def _id() -> fields.String:
-    return fields.String(required=True, validate=validate.Length(min=1, max=64))
+    return record_id(required=True)
 
 
 class Names(fields.Field):
-    """A list of short non-empty strings (ids, sectors, skills), checked in one pass.
+    """A list of short one-line strings (sectors, skills) or of ids (``ids=True``), checked in one pass.
 
     A plain ``fields.List(fields.String(validate=...))`` runs a field and a validator per element; at 10,000
     records that alone cost a national round most of a second.
     """
 
     default_error_messages: ClassVar[dict[str, str]] = {  # type: ignore[misc,assignment]  # marshmallow's own idiom
-        "invalid": "Must be a list of non-empty strings of at most 64 characters."
+        "invalid": "Must be a list of non-empty strings of at most 64 characters.",
+        "control": "Item {index}: must not contain control characters, tabs or line breaks (found {found}).",
+        "id": "Item {index}: " + ID_RULE,
     }
+
+    def __init__(self, *, ids: bool = False, **kwargs: Any):
+        self.ids = ids
+        super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
         if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value):
             raise self.make_error("invalid")
+        for index, item in enumerate(value):
+            if self.ids and not _ID.match(item):
+                raise self.make_error("id", index=index)
+            if not self.ids and (found := control_character(item)) is not None:
+                raise self.make_error("control", index=index, found=found)
         return value
 
 
@@ -77,8 +157,14 @@ class Marks(fields.Field):
         return {k: float(v) for k, v in value.items()}
 
 
-def _ids(**kwargs: Any) -> Names:
+def _names(**kwargs: Any) -> Names:
+    """Sectors, needs, skills: short one-line names."""
     return Names(**kwargs)
+
+
+def _ids(**kwargs: Any) -> Names:
+    """References to records by id (conflicts, current Cornerstone Employers)."""
+    return Names(ids=True, **kwargs)
 
 
 class _Strict(Schema):
@@ -88,9 +174,9 @@ class _Strict(Schema):
 
 class HubSchema(_Strict):
     id = _id()
-    name = fields.String(required=True)
+    name = text(required=True)
     priority_sectors = fields.Dict(
-        keys=fields.String(), values=_finite(validate=validate.Range(0, 1)), load_default=dict
+        keys=text(MAX_ID_LENGTH), values=_finite(validate=validate.Range(0, 1)), load_default=dict
     )
 
     @post_load
@@ -99,10 +185,10 @@ class HubSchema(_Strict):
 
 
 class WeightsSchema(_Strict):
-    distance = _finite(validate=NONNEG, load_default=Weights.distance)
-    sector = _finite(validate=NONNEG, load_default=Weights.sector)
-    need = _finite(validate=NONNEG, load_default=Weights.need)
-    continuity = _finite(validate=NONNEG, load_default=Weights.continuity)
+    distance = _finite(validate=WEIGHT, load_default=Weights.distance)
+    sector = _finite(validate=WEIGHT, load_default=Weights.sector)
+    need = _finite(validate=WEIGHT, load_default=Weights.need)
+    continuity = _finite(validate=WEIGHT, load_default=Weights.continuity)
 
     @post_load
     def make(self, data: dict, **_: Any) -> Weights:
@@ -111,13 +197,15 @@ class WeightsSchema(_Strict):
 
 class PolicySchema(_Strict):
     weights = fields.Nested(WeightsSchema, load_default=Weights)
-    default_max_travel_km = _finite(validate=POSITIVE, load_default=Policy.default_max_travel_km)
-    advisers_per_school = fields.Integer(validate=validate.Range(0, 5), load_default=Policy.advisers_per_school)
-    cornerstones_per_school = fields.Integer(validate=validate.Range(0, 5), load_default=Policy.cornerstones_per_school)
-    max_schools_per_company = fields.Integer(validate=NONNEG, allow_none=True, load_default=None)
+    default_max_travel_km = _finite(validate=RADIUS, load_default=Policy.default_max_travel_km)
+    advisers_per_school = integer(0, MAX_PARTNERS_PER_SCHOOL, load_default=Policy.advisers_per_school)
+    cornerstones_per_school = integer(0, MAX_PARTNERS_PER_SCHOOL, load_default=Policy.cornerstones_per_school)
+    max_schools_per_company = integer(0, MAX_SCHOOLS_PER_COMPANY, allow_none=True, load_default=None)
     needs_require_skills = fields.Boolean(load_default=Policy.needs_require_skills)
     distinct_sectors = fields.Boolean(load_default=Policy.distinct_sectors)
-    time_limit_s = _finite(validate=POSITIVE, load_default=Policy.time_limit_s)
+    time_limit_s = _finite(
+        validate=validate.Range(0, MAX_TIME_LIMIT_S, min_inclusive=False), load_default=Policy.time_limit_s
+    )
 
     @post_load
     def make(self, data: dict, **_: Any) -> Policy:
@@ -150,17 +238,17 @@ class _Located(_Strict):
 
 class SchoolSchema(_Located):
     id = _id()
-    name = fields.String(required=True)
-    postcode = fields.String(allow_none=True, load_default=None)
+    name = text(required=True)
+    postcode = text(MAX_POSTCODE_LENGTH, allow_none=True, load_default=None)
     kind = fields.String(validate=validate.OneOf(["mainstream", "send", "ap", "college"]), load_default="mainstream")
-    pupils = fields.Integer(validate=NONNEG, allow_none=True, load_default=None)
+    pupils = integer(0, MAX_PUPILS, allow_none=True, load_default=None)
     pct_fsm = _finite(validate=PERCENT, allow_none=True, load_default=None)
     gatsby = Marks(load_default=dict)
-    sectors = _ids(load_default=list)
-    needs = _ids(load_default=list)
-    current_adviser = fields.String(allow_none=True, load_default=None)
+    sectors = _names(load_default=list)
+    needs = _names(load_default=list)
+    current_adviser = record_id(allow_none=True, load_default=None)
     current_cornerstones = _ids(load_default=list)
-    load = _finite(validate=POSITIVE, load_default=1.0)  # type: ignore[assignment]  # the metaclass takes fields off the class
+    load = _finite(validate=LOAD, load_default=1.0)  # type: ignore[assignment]  # the metaclass takes fields off the class
 
     @post_load
     def make(self, data: dict, **_: Any) -> School:
@@ -172,13 +260,13 @@ class SchoolSchema(_Located):
 
 class AdviserSchema(_Located):
     id = _id()
-    name = fields.String(allow_none=True, load_default=None)
-    company = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    postcode = fields.String(allow_none=True, load_default=None, load_only=True)
-    sectors = _ids(load_default=list)
-    skills = _ids(load_default=list)
-    max_travel_km = _finite(validate=POSITIVE, allow_none=True, load_default=None)
-    capacity = fields.Integer(validate=NONNEG, load_default=1)
+    name = text(allow_none=True, load_default=None)
+    company = fields.String(required=True, validate=[validate.Length(min=1, max=128), OneLine()])
+    postcode = text(MAX_POSTCODE_LENGTH, allow_none=True, load_default=None, load_only=True)
+    sectors = _names(load_default=list)
+    skills = _names(load_default=list)
+    max_travel_km = _finite(validate=RADIUS, allow_none=True, load_default=None)
+    capacity = integer(0, MAX_ADVISER_CAPACITY, load_default=1)
     conflicts = _ids(load_default=list)
     unavailable = fields.Boolean(load_default=False)
 
@@ -202,11 +290,11 @@ class SiteSchema(_Strict):
 
 class EmployerSchema(_Strict):
     id = _id()
-    name = fields.String(required=True)
-    sectors = _ids(load_default=list)
+    name = text(required=True)
+    sectors = _names(load_default=list)
     sites = fields.List(fields.Nested(SiteSchema), required=True, validate=validate.Length(min=1))
-    capacity = _finite(required=True, validate=NONNEG)
-    max_travel_km = _finite(validate=POSITIVE, allow_none=True, load_default=None)
+    capacity = _finite(required=True, validate=validate.Range(0, MAX_EMPLOYER_CAPACITY))
+    max_travel_km = _finite(validate=RADIUS, allow_none=True, load_default=None)
 
     @post_load
     def make(self, data: dict, **_: Any) -> CornerstoneEmployer:
@@ -217,8 +305,8 @@ class EmployerSchema(_Strict):
 class PairSchema(_Strict):
     school = _id()
     partner = _id()
-    cost = _finite(allow_none=True, load_default=None)
-    load = _finite(validate=POSITIVE, allow_none=True, load_default=None)  # type: ignore[assignment]  # as above
+    cost = _finite(validate=validate.Range(-MAX_PAIR_COST, MAX_PAIR_COST), allow_none=True, load_default=None)
+    load = _finite(validate=LOAD, allow_none=True, load_default=None)  # type: ignore[assignment]  # as above
     forbidden = fields.Boolean(load_default=False)
     locked = fields.Boolean(load_default=False)
 

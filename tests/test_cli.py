@@ -97,7 +97,7 @@ def test_bad_problem_exits_2_writes_nothing_and_lists_faults(
     assert captured.err == (
         "error: invalid problem: 2 fault(s)\n"
         "  schools[0] (s0): lat: Must be greater than or equal to -90 and less than or equal to 90.\n"
-        "  advisers[1] (a1): capacity: Must be greater than or equal to 0.\n"
+        "  advisers[1] (a1): capacity: Must be greater than or equal to 0 and less than or equal to 10.\n"
     )
 
 

@@ -17,7 +17,10 @@ Triple = tuple[str, str, str]
 RANGE_LAT = "Must be greater than or equal to -90 and less than or equal to 90."
 RANGE_LON = "Must be greater than or equal to -180 and less than or equal to 180."
 NOT_FINITE = "Special numeric values (nan or infinity) are not permitted."
-NONNEG = "Must be greater than or equal to 0."
+ADVISER_CAPACITY = "Must be greater than or equal to 0 and less than or equal to 10."
+EMPLOYER_CAPACITY = "Must be greater than or equal to 0 and less than or equal to 1000."
+WEIGHT = "Must be greater than or equal to 0 and less than or equal to 1000."
+RADIUS = "Must be greater than 0 and less than or equal to 200."
 PRESTON = (53.7632, -2.7031)  # Preston town centre
 
 
@@ -128,7 +131,10 @@ def test_negative_capacity() -> None:
     raw = base()
     raw["advisers"][0]["capacity"] = -1
     raw["employers"][0]["capacity"] = -0.5
-    assert faults(raw) == [("advisers[0] (a0)", "capacity", NONNEG), ("employers[0] (e0)", "capacity", NONNEG)]
+    assert faults(raw) == [
+        ("advisers[0] (a0)", "capacity", ADVISER_CAPACITY),
+        ("employers[0] (e0)", "capacity", EMPLOYER_CAPACITY),
+    ]
 
 
 def test_pair_both_locked_and_forbidden() -> None:
@@ -298,8 +304,8 @@ def test_policy_ranges() -> None:
                 "policy.advisers_per_school",
                 "Must be greater than or equal to 0 and less than or equal to 5.",
             ),
-            ("problem", "policy.weights.distance", NONNEG),
-            ("problem", "policy.default_max_travel_km", "Must be greater than 0."),
+            ("problem", "policy.weights.distance", WEIGHT),
+            ("problem", "policy.default_max_travel_km", RADIUS),
         ]
     )
 
@@ -324,7 +330,7 @@ def test_every_field_fault_of_a_document_in_one_error() -> None:
         [
             ("schools[0] (s0)", "lat", RANGE_LAT),
             ("schools[1] (s1)", "pct_fsm", "Must be greater than or equal to 0 and less than or equal to 100."),
-            ("advisers[1] (a1)", "capacity", NONNEG),
+            ("advisers[1] (a1)", "capacity", ADVISER_CAPACITY),
             ("employers[0] (e0)", "sites", "Shorter than minimum length 1."),
         ]
     )
@@ -336,11 +342,11 @@ def test_error_message_names_first_fault_and_counts_the_rest() -> None:
     raw["employers"][0]["capacity"] = -1
     with pytest.raises(ProblemError) as caught:
         load_problem(raw)
-    assert str(caught.value) == f"advisers[0] (a0): capacity: {NONNEG} (and 1 more)"
+    assert str(caught.value) == f"advisers[0] (a0): capacity: {ADVISER_CAPACITY} (and 1 more)"
     assert caught.value.as_dict()["details"][1] == {
         "record": "employers[0] (e0)",
         "field": "capacity",
-        "message": NONNEG,
+        "message": EMPLOYER_CAPACITY,
     }
 
 
@@ -357,3 +363,119 @@ def test_field_faults_and_cross_record_faults_reported_together() -> None:
             ("pairs[0] (gone~a1)", "school", "Unknown school id 'gone'."),
         ]
     )
+
+
+# --- documented ranges, ids and text (docs/problem-format.md, "Ranges") ---------------------------------------
+
+BIG = 2**70
+ID_RULE = "Ids are 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or a digit."
+
+
+def test_numbers_beyond_their_ranges_name_record_and_field() -> None:
+    raw = base()
+    raw["schools"].append(school("s2", 53.72, -2.62, pupils=BIG))
+    raw["schools"].append(school("s3", 53.73, -2.63, load=101))
+    raw["advisers"][0]["capacity"] = BIG
+    raw["employers"][0]["capacity"] = float(BIG)
+    raw["employers"][0]["max_travel_km"] = 201
+    raw["pairs"] = [{"school": "s0", "partner": "e0", "cost": 1e308}]
+    raw["policy"] = {"max_schools_per_company": BIG, "weights": {"distance": 1e308}, "time_limit_s": 1e308}
+    assert sorted(faults(raw)) == sorted([
+        ("schools[2] (s2)", "pupils", "Must be greater than or equal to 0 and less than or equal to 10000."),
+        ("schools[3] (s3)", "load", "Must be greater than 0 and less than or equal to 100."),
+        ("advisers[0] (a0)", "capacity", ADVISER_CAPACITY),
+        ("employers[0] (e0)", "capacity", EMPLOYER_CAPACITY),
+        ("employers[0] (e0)", "max_travel_km", RADIUS),
+        ("pairs[0] (s0~e0)", "cost", "Must be greater than or equal to -1000 and less than or equal to 1000."),
+        ("problem", "policy.max_schools_per_company",
+         "Must be greater than or equal to 0 and less than or equal to 1000."),
+        ("problem", "policy.weights.distance", WEIGHT),
+        ("problem", "policy.time_limit_s", "Must be greater than 0 and less than or equal to 3600."),
+    ])
+
+
+def test_fractional_and_boolean_integers_are_refused_not_truncated() -> None:
+    raw = base()
+    raw["schools"][0]["pupils"] = 156.9
+    raw["advisers"][0]["capacity"] = True
+    raw["policy"] = {"advisers_per_school": 1.5}
+    assert sorted(faults(raw)) == sorted([
+        ("schools[0] (s0)", "pupils", "Not a valid integer."),
+        ("advisers[0] (a0)", "capacity", "Not a valid integer."),
+        ("problem", "policy.advisers_per_school", "Not a valid integer."),
+    ])
+
+
+def test_values_at_the_limits_are_accepted() -> None:
+    raw = base()
+    raw["schools"][0].update(pupils=10_000, load=100)
+    raw["advisers"][0].update(capacity=10, max_travel_km=200)
+    raw["employers"][0]["capacity"] = 1000
+    raw["pairs"] = [{"school": "s1", "partner": "e0", "cost": -1000}]
+    raw["policy"] = {"max_schools_per_company": 1000, "weights": {"need": 1000}, "time_limit_s": 3600}
+    problem = load_problem(raw)
+    assert (problem.schools[0].pupils, problem.advisers[0].capacity, problem.employers[0].capacity) == (10_000, 10,
+                                                                                                        1000.0)
+    assert problem.policy.time_limit_s == 3600 and problem.pairs[0].cost == -1000
+
+
+def test_ids_and_references_outside_the_safe_set() -> None:
+    raw = base()
+    raw["hub"]["id"] = "hub one"
+    raw["schools"][0]["id"] = "s/0"
+    raw["schools"][1]["current_adviser"] = "a 1"
+    raw["advisers"][0]["conflicts"] = ["s1", "../s0"]
+    raw["pairs"] = [{"school": "s1", "partner": "e\n0", "forbidden": True}]
+    assert sorted(faults(raw)) == sorted([
+        ("problem", "hub.id", ID_RULE),
+        ("schools[0] (s/0)", "id", ID_RULE),
+        ("schools[1] (s1)", "current_adviser", ID_RULE),
+        ("advisers[0] (a0)", "conflicts", "Item 1: " + ID_RULE),
+        ("pairs[0] (s1~e\n0)", "partner", ID_RULE),
+        ("pairs[0] (s1~e\n0)", "partner", "Unknown adviser or employer id 'e\\n0'."),
+    ])
+
+
+def test_control_characters_in_text_fields() -> None:
+    raw = base()
+    raw["hub"]["name"] = "Hub\x00"
+    raw["hub"]["priority_sectors"] = {"digital\t": 1.0}
+    raw["schools"][0]["name"] = "Bell\x07School"
+    raw["schools"][1]["needs"] = ["send", "\u2028ok", "\x9fbad"]
+    raw["advisers"][0]["company"] = "Acme\r\nLtd"
+    raw["employers"][0]["sectors"] = ["energy\ud800"]
+    assert sorted(faults(raw)) == sorted([
+        ("problem", "hub.name", "Must not contain control characters, tabs or line breaks (found U+0000 at "
+                                "position 3)."),
+        ("problem", "hub.priority_sectors.digital\t.key",
+         "Must not contain control characters, tabs or line breaks (found U+0009 at position 7)."),
+        ("schools[0] (s0)", "name",
+         "Must not contain control characters, tabs or line breaks (found U+0007 at position 4)."),
+        ("schools[1] (s1)", "needs",
+         "Item 2: must not contain control characters, tabs or line breaks (found U+009F at position 0)."),
+        ("advisers[0] (a0)", "company",
+         "Must not contain control characters, tabs or line breaks (found U+000D at position 4)."),
+        ("employers[0] (e0)", "sectors",
+         "Item 0: must not contain control characters, tabs or line breaks (found U+D800 at position 6)."),
+    ])
+
+
+def test_ordinary_unicode_text_is_accepted() -> None:
+    raw = base()
+    raw["schools"][0]["name"] = "Ysgol Bro Ffestiniog – Café Zoë «Prep» 学校"
+    raw["advisers"][0]["sectors"] = ["health & social care"]
+    problem = load_problem(raw)
+    assert problem.schools[0].name == "Ysgol Bro Ffestiniog – Café Zoë «Prep» 学校"
+
+
+def test_flow_names_a_partner_whose_capacity_it_cannot_carry() -> None:
+    """Domain objects built without ``load_problem`` can still hold any number: the flow names the partner."""
+    import dataclasses
+
+    import matcher
+
+    problem = load_problem(base())
+    huge = dataclasses.replace(problem.employers[0], capacity=float(BIG))
+    with pytest.raises(ValueError) as caught:
+        matcher.solve(dataclasses.replace(problem, employers=(huge,)))
+    assert str(caught.value) == "The capacity of employer 'e0' (1.18059e+21) is too large for the min-cost flow."

@@ -36,6 +36,7 @@ def solve_flow(inp: RoleInput, time_limit_s: float | None = None) -> RoleResult:
     n_nodes = inp.graph.n_schools + inp.graph.partners.size + len(inp.graph.partners.company_ids) + 1
     if int(inp.values.first.max(initial=0)) * cost_unit(inp.costs, inp.values) >= _INT64_HEADROOM // n_nodes:
         raise SolverUnsuitable("the lexicographic costs would overflow 64-bit flow arithmetic")
+    _check_capacities(inp, n_nodes)
     started = time.perf_counter()
     net = _network(inp)
     flows = _max_flow(inp, net)
@@ -79,7 +80,7 @@ def _max_flow(inp: RoleInput, net: _Network) -> np.ndarray | None:
     flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, np.concatenate([net.costs[: net.core], need]))
     flow.set_node_supply(source, total)
     flow.set_node_supply(net.n_nodes - 1, -total)
-    _check(flow, flow.solve() if fills_all else flow.solve_max_flow_with_min_cost())
+    _check(inp, flow, flow.solve() if fills_all else flow.solve_max_flow_with_min_cost())
     if flow.maximum_flow() < total and int(v.open_slots.max(initial=0)) > 1:
         return None
     return flow.flows(np.arange(len(net.free), dtype=np.int32))
@@ -117,13 +118,34 @@ def _lexicographic(inp: RoleInput, net: _Network) -> np.ndarray:
     supplies[: inp.graph.n_schools] = inp.values.open_slots
     supplies[-1] = -int(inp.values.open_slots.sum())
     flow.set_nodes_supplies(np.arange(net.n_nodes, dtype=np.int32), supplies)
-    _check(flow, flow.solve())
+    _check(inp, flow, flow.solve())
     return flow.flows(np.arange(len(net.free), dtype=np.int32))
 
 
-def _check(flow: min_cost_flow.SimpleMinCostFlow, status: object) -> None:
+def _check_capacities(inp: RoleInput, n_nodes: int) -> None:
+    """Refuse, by name, a partner whose capacity no 64-bit arc can carry (the problem format's ranges keep every
+    real one far below): cast to an arc it would wrap round, and the flow would fail for the whole hub."""
+    capacity = inp.capacity_left()
+    too_big = np.flatnonzero(~np.isfinite(capacity) | (capacity >= _INT64_HEADROOM // n_nodes))
+    if too_big.size:
+        named = ", ".join(f"{inp.graph.partners.ids[j]!r} ({capacity[j]:g})" for j in too_big[:5])
+        raise ValueError(f"The capacity of {_role_name(inp)} {named} is too large for the min-cost flow.")
+
+
+def _check(inp: RoleInput, flow: min_cost_flow.SimpleMinCostFlow, status: object) -> None:
+    """A flow that did not solve names its role and the partner with the most capacity left, the first suspect."""
     if status != flow.OPTIMAL:
-        raise RuntimeError(f"min-cost flow ended with status {status!r}")
+        capacity = inp.capacity_left()
+        suspect = (
+            f"; largest capacity: {inp.graph.partners.ids[int(np.argmax(capacity))]!r} ({float(capacity.max()):g})"
+            if capacity.size
+            else ""
+        )
+        raise RuntimeError(f"min-cost flow of the {_role_name(inp)}s ended with status {status!r}{suspect}")
+
+
+def _role_name(inp: RoleInput) -> str:
+    return "adviser" if inp.graph.role == "adviser" else "employer"
 
 
 def _network(inp: RoleInput) -> _Network:

@@ -233,7 +233,7 @@ def test_validation_errors_are_422_with_field_details(admin, expect_error):
     error = expect_error(reply, 422, "invalid_input", "The request is not valid: see details.")
     assert error["details"] == {
         "json": {
-            "id": ["String does not match expected pattern."],
+            "id": ["Ids are 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or a digit."],
             "name": ["Length must be between 1 and 200."],
             "extra": ["Unknown field."],
         }

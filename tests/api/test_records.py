@@ -38,7 +38,10 @@ def test_hub_create_read_list_patch(admin, caller, expect_error):
 def test_hub_without_name_or_with_bad_id_is_422(admin, expect_error):
     error = expect_error(admin.post("/hubs", json={"id": "a/b"}), 422, "invalid_input")
     assert error["details"] == {
-        "json": {"id": ["String does not match expected pattern."], "name": ["Missing data for required field."]}
+        "json": {
+            "id": ["Ids are 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or a digit."],
+            "name": ["Missing data for required field."],
+        }
     }
     assert all(h["id"] != "a/b" for h in admin.get("/hubs").json)
 

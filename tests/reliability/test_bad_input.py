@@ -8,8 +8,9 @@ The corpus: truncated and malformed JSON (bare NaN tokens too), malformed CSV (u
 header, binary garbage), NaN / Infinity / -Infinity and out-of-range coordinates (JSON and CSV), duplicate ids
 within a file and against existing rows, NUL characters, wrong media types and a 50 MB body (413). Inputs that are
 valid are checked for what they store: a Windows-1252 CSV (as the DfE register ships) keeps its non-ASCII names,
-and ids and names made of SQL (``'; DROP TABLE schools; --``) or HTML (``<script>alert(1)</script>``) are stored
-verbatim, come back unchanged in JSON and escaped on the review page.
+and names made of SQL (``'; DROP TABLE schools; --``) or HTML (``<script>alert(1)</script>``) are stored verbatim,
+come back unchanged in JSON and escaped on the review page; the same strings as ids are refused (422): ids keep to
+a URL-safe set, so that every record created can be fetched by its id.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ CSV = "text/csv"
 JSON = "application/json"
 SQL_ID = "'; DROP TABLE schools; --"
 HTML_ID = "<script>alert(1)</script>"
+ID_RULE = "Ids are 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or a digit."
 
 
 @dataclass(frozen=True)
@@ -239,21 +241,25 @@ def test_windows_1252_dfe_register(env: Env) -> None:
     assert env.send("GET", "/hubs/{hub}/schools/URN900002").status_code == 404
 
 
-@pytest.mark.parametrize("text", [SQL_ID, HTML_ID, 'Robert"); DELETE FROM hubs; --', "1 OR 1=1", "%_\\"])
-def test_hostile_strings_stored_verbatim_and_returned_unchanged(env: Env, text: str) -> None:
-    record = {"id": text, "name": text, "postcode": "PR1 8JN", "sectors": [text[:64]]}
+HOSTILE = [SQL_ID, HTML_ID, 'Robert"); DELETE FROM hubs; --', "1 OR 1=1", "%_\\", "a/b"]
+
+
+@pytest.mark.parametrize(("index", "text"), list(enumerate(HOSTILE)))
+def test_hostile_strings_stored_verbatim_and_returned_unchanged(env: Env, index: int, text: str) -> None:
+    """Hostile text in names and sectors is stored and returned as it is; ids keep to the URL-safe set."""
+    school_id = f"HOSTILE{index}"
+    record = {"id": school_id, "name": text, "postcode": "PR1 8JN", "sectors": [text[:64]]}
     created = env.send("POST", "/hubs/{hub}/schools", json=record)
     assert created.status_code == 201, created.json
-    assert created.json["id"] == text and created.json["name"] == text
-    if "/" not in text:  # an id with a slash cannot be addressed as /schools/<id> (Werkzeug decodes %2F)
-        got = env.send("GET", f"/hubs/{{hub}}/schools/{quote(text, safe='')}")
-        assert got.status_code == 200, got.json
-        assert got.json["id"] == text and got.json["name"] == text and got.json["sectors"] == [text[:64]]
+    assert created.json["id"] == school_id and created.json["name"] == text
+    got = env.send("GET", f"/hubs/{{hub}}/schools/{school_id}")
+    assert got.status_code == 200, got.json
+    assert got.json["name"] == text and got.json["sectors"] == [text[:64]]
     found = env.send("GET", f"/hubs/{{hub}}/schools?q={quote(text, safe='')}&per_page=500")
     assert found.status_code == 200, found.json
-    assert [s for s in found.json["items"] if s["id"] == text] == [created.json], found.json
+    assert [s for s in found.json["items"] if s["id"] == school_id] == [created.json], found.json
     with transaction(env.app.extensions["hubmatch.sessions"]) as session:
-        assert session.scalar(select(t.School.name).where(t.School.hub_id == HUB, t.School.id == text)) == text
+        assert session.scalar(select(t.School.name).where(t.School.hub_id == HUB, t.School.id == school_id)) == text
     counts, _ = fingerprint(env.app)
     assert counts["schools"] >= 4 and counts["hubs"] >= 1  # nothing was dropped
 
@@ -283,6 +289,16 @@ def test_nul_characters_never_a_server_error(env: Env, method: str, url: str, kw
         assert fingerprint(env.app) != before  # stored verbatim (SQLite text holds NUL)
 
 
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_ids_are_refused_by_name(env: Env, text: str) -> None:
+    """An id outside the URL-safe set could be created but never fetched (``/schools/a%2Fb``): refused, 422."""
+    before = fingerprint(env.app)
+    error = error_of(env.send("POST", "/hubs/{hub}/schools", json={"id": text, "name": "N", "postcode": "PR1 8JN"}),
+                     {422})
+    assert error["details"] == {"json": {"id": [ID_RULE]}}
+    assert fingerprint(env.app) == before
+
+
 def test_hostile_query_matches_nothing(env: Env) -> None:
     for q in ("' OR '1'='1", "%", "_", "S1' --"):
         reply = env.send("GET", f"/hubs/{{hub}}/schools?q={quote(q, safe='')}")
@@ -296,10 +312,10 @@ def test_hostile_names_escaped_on_review_page(env: Env) -> None:
     hub_reply = env.send("POST", "/hubs", json={"id": hub, "name": HTML_ID})
     assert hub_reply.status_code == 201, hub_reply.json
     schools = [
-        {"id": HTML_ID, "name": HTML_ID, "postcode": "PR1 8JN"},
-        {"id": SQL_ID, "name": SQL_ID, "postcode": "PR1 8JN"},
+        {"id": "H1", "name": HTML_ID, "postcode": "PR1 8JN", "sectors": ["<b>digital</b>"]},
+        {"id": "H2", "name": SQL_ID, "postcode": "PR1 8JN"},
     ]
-    advisers = [{"id": "A<b>1</b>", "name": "<img src=x onerror=alert(2)>", "company": "<i>Co</i>",
+    advisers = [{"id": "A1", "name": "<img src=x onerror=alert(2)>", "company": "<i>Co</i>",
                  "lat": 53.76, "lon": -2.70, "capacity": 2}]
     for collection, rows in (("schools", schools), ("advisers", advisers)):
         reply = env.send("POST", f"/hubs/{hub}/{collection}/import", json=rows)
@@ -316,7 +332,7 @@ def test_hostile_names_escaped_on_review_page(env: Env) -> None:
     page = env.send("GET", f"/ui/rounds/{round_id}")
     assert page.status_code == 200 and page.mimetype == "text/html"
     html = page.get_data(as_text=True)
-    for raw in (HTML_ID, "<img src=x onerror=alert(2)>", "<i>Co</i>", "A<b>1</b>"):
+    for raw in (HTML_ID, "<img src=x onerror=alert(2)>", "<i>Co</i>"):
         assert raw not in html, raw
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&#39;; DROP TABLE schools; --" in html or "&#x27;; DROP TABLE schools; --" in html
@@ -324,7 +340,7 @@ def test_hostile_names_escaped_on_review_page(env: Env) -> None:
     assert HTML_ID not in index
 
     proposals = env.send("GET", f"/rounds/{round_id}/proposals?per_page=500").json["items"]
-    assert {p["school_id"] for p in proposals} <= {HTML_ID, SQL_ID} and proposals
+    assert {p["school_id"] for p in proposals} <= {"H1", "H2"} and proposals
     exported = env.send("GET", f"/rounds/{round_id}/export?format=json")
     assert exported.status_code == 200
     assert HTML_ID in json.dumps(exported.json, ensure_ascii=False)
