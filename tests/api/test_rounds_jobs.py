@@ -345,3 +345,21 @@ def test_an_unexpected_solver_error_shows_no_trace_or_text_to_readers(app, calle
     assert secret not in job.get_data(as_text=True) and "Traceback" not in job.get_data(as_text=True)
     assert secret in caplog.text and "Traceback" in caplog.text  # the operator still has it
     assert lead.get(f"/rounds/{round_id}").json["state"] == "draft"
+
+
+def test_a_time_limit_stored_before_limits_fails_its_job_naming_the_field(app, db, caller, make_hub):
+    hub = make_hub("tiny")
+    lead = caller("hub_lead", hub)
+    round_id = lead.post(f"/hubs/{hub}/rounds", json={"term": "t1"}).json["id"]
+    with db() as session:  # as a database written before time limits had a range would hold it
+        round_ = session.get(t.Round, round_id)
+        round_.policy = {**round_.policy, "time_limit_s": 1e308}
+    with transaction(app.extensions["hubmatch.sessions"]) as session:
+        job_id = app.extensions["hubmatch.jobs"].submit(session, session.get(t.Round, round_id)).id
+    assert service.tasks.run_job(job_id, app.extensions["hubmatch.sessions"])
+    job = lead.get(f"/jobs/{job_id}").json
+    assert job["state"] == "failed"
+    assert job["message"] == ("the hub's data is not a valid problem: problem: policy.time_limit_s: Must be greater "
+                              "than 0 and less than or equal to 3600.")
+    assert job["result"]["details"][0]["field"] == "policy.time_limit_s"
+    assert lead.get(f"/rounds/{round_id}").json["state"] == "draft"
