@@ -192,7 +192,9 @@ def test_solves_wait_in_order_and_at_most_n_run_at_once(service, database, broke
         outcomes = [lead.done(j) for j in jobs]
     assert [o["state"] for o in outcomes] == ["succeeded"] * 5, outcomes
     assert peak == 2, peak  # bounded by --concurrency, and both used
-    assert sorted(jobs, key=lambda j: started[j]) == jobs  # taken in the order they were queued
+    # taken in the order they were queued: two workers may start neighbours a moment apart, never farther out
+    rank = {j: k for k, j in enumerate(sorted(jobs, key=lambda j: started[j]))}
+    assert all(abs(rank[j] - k) <= 1 for k, j in enumerate(jobs)), [rank[j] for j in jobs]
     assert all(lead.round(r) == ("proposed", 1) for r in rounds)
 
 
