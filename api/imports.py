@@ -14,7 +14,7 @@ from flask import Request
 
 from api.errors import ApiError
 
-LISTS = {"sectors", "needs", "skills", "conflicts", "current_cornerstones"}
+LISTS = {"sectors", "needs", "skills", "conflicts", "current_advisers", "current_cornerstones"}
 DFE_COLUMNS = {
     "URN": "id",
     "EstablishmentName": "name",

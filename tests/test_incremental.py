@@ -70,7 +70,7 @@ def test_unchanged_resolve_through_the_solution_file(lancashire: Problem, lancas
 def test_unchanged_resolve_ignores_last_years_partner_of_an_unmatched_school() -> None:
     # A had X last year, but needier B takes X this round; re-solving that round changes nothing
     raw = document(
-        [school("A", *CENTRE, current_adviser="X", pct_fsm=0), school("B", *north(1), pct_fsm=40)],
+        [school("A", *CENTRE, current_advisers=["X"], pct_fsm=0), school("B", *north(1), pct_fsm=40)],
         [adviser("X", *CENTRE)],
         cornerstones_per_school=0,
     )
@@ -153,7 +153,7 @@ def test_large_continuity_moves_nothing_that_need_not_move() -> None:
     for seed in range(40):
         raw = random_document(seed)
         for s in raw["schools"]:
-            s.pop("current_adviser", None)
+            s.pop("current_advisers", None)
         for p in raw["pairs"]:
             p.pop("cost", None)  # an imported cost replaces every component, continuity too
         raw["policy"]["weights"] = {"continuity": 1000.0}
