@@ -78,7 +78,7 @@ def _carry_columns_into_rows() -> None:
         sa.select(schools.c.pk, schools.c.hub_id, schools.c.current_adviser, schools.c.current_cornerstones)
     ):
         current = ([("adviser", adviser)] if adviser else []) + [("cornerstone", c) for c in cornerstones or []]
-        for role, partner in dict.fromkeys(current[:1]):
+        for role, partner in dict.fromkeys(current):
             rows.append(
                 {
                     "hub_id": hub_id,
