@@ -17,6 +17,7 @@ from api.context import db
 from api.rounds import visible_round
 from matcher.geo import haversine_km
 from models import tables as t
+from models.lifecycle import ProposalState
 
 blp = Blueprint("exports", __name__, description="CSV and JSON exports for Hub Leads' reports")
 BLUEPRINTS = [blp]
@@ -24,8 +25,8 @@ BLUEPRINTS = [blp]
 ROUND_COLUMNS = (
     "school_id",
     "school_name",
-    "adviser",
-    "adviser_state",
+    "advisers",
+    "adviser_states",
     "adviser_km",
     "cornerstones",
     "cornerstone_states",
@@ -33,7 +34,17 @@ ROUND_COLUMNS = (
     "score",
     "unmatched",
 )
-PAIRING_COLUMNS = ("school_id", "school_name", "wave", "adviser", "adviser_km", "cornerstones", "cornerstone_km")
+PAIRING_COLUMNS = (
+    "school_id",
+    "school_name",
+    "wave",
+    "advisers",
+    "adviser_km",
+    "adviser_locked",
+    "cornerstones",
+    "cornerstone_km",
+    "cornerstone_locked",
+)
 
 
 class FormatArgs(Schema):
@@ -74,18 +85,16 @@ class RoundExport(MethodView):
         rows: dict[str, dict[str, Any]] = {s: _blank_round_row(s, n) for s, n in sorted(names.items())}
         for p in db().scalars(
             select(t.Proposal)
-            .where(t.Proposal.round_id == round_id, t.Proposal.state != "rejected")
+            .where(t.Proposal.round_id == round_id, t.Proposal.state != ProposalState.REJECTED)
             .order_by(t.Proposal.id)
         ):
             row = rows.setdefault(p.school_id, _blank_round_row(p.school_id, ""))
             row["score"] = round(row["score"] + p.cost, 4)
             km = None if p.distance_km is None else round(p.distance_km, 2)
-            if p.role == "adviser":
-                row.update(adviser=p.partner_id, adviser_state=p.state, adviser_km=km)
-            else:
-                row["cornerstones"].append(p.partner_id)
-                row["cornerstone_states"].append(p.state)
-                row["cornerstone_km"].append(km)
+            role = "advisers" if p.role == "adviser" else "cornerstones"  # every partner of the role, in order
+            row[role].append(p.partner_id)
+            row[f"{p.role}_states"].append(p.state)
+            row[f"{p.role}_km"].append(km)
         for u in db().scalars(select(t.Unmatched).where(t.Unmatched.round_id == round_id)):
             rows[u.school_id]["unmatched"].append(f"{u.role}:{u.reason}")
         return respond(list(rows.values()), ROUND_COLUMNS, args["format"], f"round-{round_id}")
@@ -95,9 +104,9 @@ def _blank_round_row(school_id: str, name: str) -> dict[str, Any]:
     return {
         "school_id": school_id,
         "school_name": name,
-        "adviser": None,
-        "adviser_state": None,
-        "adviser_km": None,
+        "advisers": [],
+        "adviser_states": [],
+        "adviser_km": [],
         "cornerstones": [],
         "cornerstone_states": [],
         "cornerstone_km": [],
@@ -117,19 +126,25 @@ class HubPairings(MethodView):
         employers = {e.id: e for e in db().scalars(select(t.Employer).where(t.Employer.hub_id == hub_id))}
         rows = []
         for s in db().scalars(select(t.School).where(t.School.hub_id == hub_id).order_by(t.School.id)):
-            adviser = advisers.get(s.current_adviser or "")
+            mine = {role: [p for p in s.pairings if p.role == role] for role in ("adviser", "cornerstone")}
             rows.append(
                 {
                     "school_id": s.id,
                     "school_name": s.name,
                     "wave": s.wave,
-                    "adviser": s.current_adviser,
-                    "adviser_km": _km(s, [(adviser.lat, adviser.lon)]) if adviser else None,
-                    "cornerstones": list(s.current_cornerstones),
-                    "cornerstone_km": [_km(s, _sites(employers.get(c))) for c in s.current_cornerstones],
+                    "advisers": [p.partner_id for p in mine["adviser"]],
+                    "adviser_km": [_km(s, _home(advisers.get(p.partner_id))) for p in mine["adviser"]],
+                    "adviser_locked": [p.locked for p in mine["adviser"]],
+                    "cornerstones": [p.partner_id for p in mine["cornerstone"]],
+                    "cornerstone_km": [_km(s, _sites(employers.get(p.partner_id))) for p in mine["cornerstone"]],
+                    "cornerstone_locked": [p.locked for p in mine["cornerstone"]],
                 }
             )
         return respond(rows, PAIRING_COLUMNS, args["format"], f"{hub_id}-pairings")
+
+
+def _home(adviser: t.Adviser | None) -> list[tuple[float, float]]:
+    return [] if adviser is None else [(adviser.lat, adviser.lon)]
 
 
 def _sites(employer: t.Employer | None) -> list[tuple[float, float]]:

@@ -19,7 +19,7 @@ from marshmallow import fields
 from api.errors import ApiError
 from models.schemas import AdviserSchema, EmployerSchema, SchoolSchema
 
-LISTS = {"sectors", "needs", "skills", "conflicts", "current_cornerstones"}
+LISTS = {"sectors", "needs", "skills", "conflicts", "current_advisers", "current_cornerstones"}
 INTEGERS = {
     collection: frozenset(name for name, field in schema().fields.items() if isinstance(field, fields.Integer))
     for collection, schema in (("schools", SchoolSchema), ("advisers", AdviserSchema), ("employers", EmployerSchema))

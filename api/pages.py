@@ -21,6 +21,7 @@ from api.context import db
 from api.maps import Pairing, Place, build_map, to_png, to_svg
 from api.rounds import visible_round
 from models import tables as t
+from models.repository import low_on_encounters
 
 ui = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates", static_folder="static")
 FILTERS = {"all": "All schools", "undecided": "Undecided", "unmatched": "Unmatched", "low_score": "Low score",
@@ -150,15 +151,21 @@ def summary(round_: t.Round, rows: list[SchoolRow]) -> dict[str, Any]:
         "mean_km": sum(km) / len(km) if km else None, "worst_km": max(km) if km else None,
         "changes": {k: stats.get(k) for k in ("kept_pairings", "changed_pairings", "new_pairings")},
         "states": dict(Counter(p.state for r in rows for p in r.proposals)),
-        "gatsby": {"low": len(low), "before": sum(bool(r.school.current_cornerstones) for r in low),
+        "gatsby": {"low": len(low), "before": _before(round_, low),
                    "after": sum(r.school.id in after for r in low)},
         "status": round_.summary.get("status"), "gap": round_.summary.get("gap"),
     }
 
 
 def _low_encounters(school: t.School) -> bool:
-    """Below 50% on Gatsby benchmark 5 or 6 in the Compass self-assessment: the schools Cornerstones are for."""
-    return any(float(school.gatsby.get(b, 100)) < 50 for b in ("5", "6"))
+    return low_on_encounters(school)
+
+
+def _before(round_: t.Round, low: list[SchoolRow]) -> int:
+    """Low schools that had a Cornerstone when the round was solved (its stored baseline: publishing replaces the
+    current partners); a round never solved reads today's partners."""
+    stored = round_.summary.get("baseline", {}).get("gatsby_low_with_cornerstone")
+    return int(stored) if stored is not None else sum(bool(r.school.current_cornerstones) for r in low)
 
 
 def _without_partner(row: SchoolRow) -> bool:

@@ -21,7 +21,7 @@ from api.errors import ApiError
 from api.imports import parse_upload
 from models import tables as t
 from models.errors import faults_from_marshmallow
-from models.repository import FIELDS, columns
+from models.repository import FIELDS, columns, new_row
 from models.schemas import (
     MAX_ID_LENGTH,
     MAX_PAGE,
@@ -33,7 +33,7 @@ from models.schemas import (
 )
 
 PRIVATE = {"advisers": ("lat", "lon")}
-PUBLISHED = ("current_adviser", "current_cornerstones")
+PUBLISHED = ("current_advisers", "current_cornerstones")
 
 
 class PageArgs(Schema):
@@ -120,7 +120,7 @@ def record_blueprint(collection: str, schema: type[Schema], table: Any, filters:
             require("hub_lead")
             if _find(table, hub_id, record.id) is not None:
                 raise ApiError(409, f"{collection[:-1].title()} {record.id!r} already exists in hub {hub_id!r}.")
-            row = table(hub_id=hub_id, **columns(record))
+            row = new_row(table, hub_id, columns(record))
             db().add(row)
             db().commit()
             return _public(collection, row)
@@ -173,7 +173,7 @@ def import_records(hub_id: str, table: Any, records: list[Any], wave: str | None
             values["wave"] = wave
         row = existing.get(record.id)
         if row is None:
-            db().add(table(hub_id=hub_id, **values))
+            db().add(new_row(table, hub_id, values))
             created += 1
         else:
             for key, value in values.items():

@@ -35,7 +35,10 @@ TERM = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$", error="A term looks
 
 class RoundCreateSchema(Schema):
     term = fields.String(required=True, validate=TERM)
-    policy = fields.Nested(PolicySchema, load_default=Policy)  # stored in full: the defaults of its day
+    policy = fields.Nested(
+        PolicySchema,
+        metadata={"description": "stored in full (the defaults of its day); default: the hub's last round's policy"},
+    )
     keep_current = fields.Boolean(
         load_default=False, metadata={"description": "lock the hub's published pairings (a wave that moves nobody)"}
     )
@@ -173,7 +176,7 @@ class HubRounds(MethodView):
         round_ = t.Round(
             hub_id=hub_id,
             term=body["term"],
-            policy=_policy_dict(body["policy"]),
+            policy=_policy_dict(body.get("policy") or _latest_policy(hub_id)),
             keep_current=body["keep_current"],
             created_by=who.name,
         )
@@ -312,5 +315,6 @@ class HubWaves(MethodView):
 
 
 def _latest_policy(hub_id: str) -> dict[str, Any]:
+    """The policy of the hub's last round (last term's rules carry over), or the defaults for its first round."""
     latest = db().scalar(select(t.Round).where(t.Round.hub_id == hub_id).order_by(t.Round.id.desc()))
-    return dict(latest.policy) if latest is not None else {}
+    return dict(latest.policy) if latest is not None else _policy_dict(Policy())

@@ -51,8 +51,10 @@ curl -sf "${C[@]}" "$API/rounds/$ROUND/decisions" | json "len(d)"
 NEXT=$(curl -sf "${L[@]}" -X POST "$API/hubs/lancashire/rounds" -d '{"term": "2026-summer"}' | json "d['id']")
 curl -sf "${L[@]}" -X POST "$API/rounds/$NEXT/solve?wait=60" | json "{k: d['result']['stats'][k] for k in ('kept_pairings', 'changed_pairings', 'new_pairings')}"
 
-# 7. A wave of new schools joins: existing pairings stay locked, the new schools get what capacity is left.
-curl -sf "${L[@]}" -X POST "$API/hubs/lancashire/waves?wait=60" -d '{"wave": "2026-wave-2", "schools": [
+# 7. A wave of new schools joins: published pairings stay locked and stay decided (their proposals arrive
+#    approved or locked, attributed to the publish), so only the new schools' pairings wait for a decision.
+WAVE=$(curl -sf "${L[@]}" -X POST "$API/hubs/lancashire/waves?wait=60" -d '{"wave": "2026-wave-2", "schools": [
   {"id": "URN900001", "name": "Preston New Academy", "postcode": "PR1 8JN", "pct_fsm": 32.5},
-  {"id": "URN900002", "name": "Lancaster Free School", "postcode": "LA1 1AA"}]}' \
-  | json "{k: d['result']['stats'][k] for k in ('kept_pairings', 'changed_pairings', 'new_pairings')}"
+  {"id": "URN900002", "name": "Lancaster Free School", "postcode": "LA1 1AA"}]}')
+echo "$WAVE" | json "{k: d['result']['stats'][k] for k in ('kept_pairings', 'changed_pairings', 'new_pairings')}"
+curl -sf "${C[@]}" "$API$(echo "$WAVE" | json "d['round_url']")" | json "d['proposals']"

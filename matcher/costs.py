@@ -117,7 +117,7 @@ def _is_current(problem: Problem, graph: CandidateGraph) -> np.ndarray:
     at = {pid: j for j, pid in enumerate(graph.partners.ids)}
     n = graph.partners.size
     if graph.role == "adviser":
-        current = [[s.current_adviser] if s.current_adviser else [] for s in problem.schools]
+        current = [list(s.current_advisers) for s in problem.schools]  # every one: a school may have two
     else:
         current = [list(s.current_cornerstones) for s in problem.schools]
     keys = [i * n + at[c] for i, cs in enumerate(current) for c in cs if c in at]

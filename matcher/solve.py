@@ -71,18 +71,14 @@ def role_input(problem: Problem, role: Role) -> RoleInput:
 def with_previous(problem: Problem, previous: Solution) -> Problem:
     """The problem with the previous solution's pairings as each school's current partners (and none for a school
     the previous solution left without one: last year's partner of an unmatched school is not this year's)."""
-    advisers: dict[str, str] = {}
-    cornerstones: dict[str, list[str]] = {}
+    current: dict[tuple[str, str], list[str]] = {}
     for a in previous.assignments:
-        if a.role == "adviser":
-            advisers.setdefault(a.school, a.partner)
-        else:
-            cornerstones.setdefault(a.school, []).append(a.partner)
+        current.setdefault((a.school, a.role), []).append(a.partner)  # every partner of the role, not the first
     schools = tuple(
         dataclasses.replace(
             s,
-            current_adviser=advisers.get(s.id),
-            current_cornerstones=tuple(cornerstones.get(s.id, ())),
+            current_advisers=tuple(current.get((s.id, "adviser"), ())),
+            current_cornerstones=tuple(current.get((s.id, "cornerstone"), ())),
         )
         for s in problem.schools
     )
@@ -135,7 +131,7 @@ def _mean_km(found: list[Assignment], role: str) -> float | None:
 
 def _changes(problem: Problem, found: list[Assignment]) -> dict[str, int]:
     """Pairings kept, changed (a current pairing dropped) and new (a school that had none in the role)."""
-    current = {(s.id, "adviser", s.current_adviser) for s in problem.schools if s.current_adviser}
+    current = {(s.id, "adviser", a) for s in problem.schools for a in s.current_advisers}
     current |= {(s.id, "cornerstone", c) for s in problem.schools for c in s.current_cornerstones}
     now = {(a.school, a.role, a.partner) for a in found}
     had = {(school, role) for school, role, _ in current}

@@ -50,7 +50,8 @@ class Policy:
 
 @dataclass(frozen=True)
 class School:
-    """A school or college; ``gatsby`` holds Compass percentages keyed "1".."8"."""
+    """A school or college; ``gatsby`` holds Compass percentages keyed "1".."8"; ``current_advisers`` and
+    ``current_cornerstones`` are last term's partners (a school may have up to two advisers)."""
 
     id: str
     name: str
@@ -63,7 +64,7 @@ class School:
     gatsby: dict[str, float] = field(default_factory=dict)
     sectors: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()
-    current_adviser: str | None = None
+    current_advisers: tuple[str, ...] = ()
     current_cornerstones: tuple[str, ...] = ()
     load: float = 1.0
 

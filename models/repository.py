@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from models import tables as t
-from models.domain import Problem, Solution
+from models.domain import ROLES, Problem, Solution
 from models.lifecycle import KEPT, ProposalState, RoundState, move_round
 from models.schemas import load_problem
 
@@ -38,7 +38,7 @@ SCHOOL_FIELDS = (
     "sectors",
     "needs",
     "load",
-    "current_adviser",
+    "current_advisers",
     "current_cornerstones",
 )
 ADVISER_FIELDS = (
@@ -90,8 +90,7 @@ def problem_document(session: Session, round_: t.Round) -> dict[str, Any]:
         }
         for p in decided
     ]
-    if round_.keep_current:
-        pairs += _current_as_locked(records, round_.policy, decided)
+    pairs += [{"school": c.school, "partner": c.partner, "locked": True} for c in inherited(session, round_, records)]
     return {
         "hub": {"id": hub.id, "name": hub.name, "priority_sectors": hub.priority_sectors},
         "policy": round_.policy,
@@ -100,37 +99,66 @@ def problem_document(session: Session, round_: t.Round) -> dict[str, Any]:
     }
 
 
-def _current_as_locked(records: dict[str, list[dict]], policy: dict, decided: list[t.Proposal]) -> list[dict]:
-    """Published pairings as locked pairs (a wave keeps them), while the partner still has room and is available.
+@dataclasses.dataclass(frozen=True)
+class Inherited:
+    """A published pairing a round takes over as a locked pair, and the decision it carries."""
 
-    A pairing whose adviser left, became unavailable or lost capacity is not locked; it is left to the solver,
-    which keeps it where it can through continuity.
+    school: str
+    partner: str
+    role: str
+    state: ProposalState
+    round_id: int | None
+
+
+def inherited(session: Session, round_: t.Round, records: dict[str, list[dict]] | None = None) -> list[Inherited]:
+    """The hub's published pairings this round keeps as locked pairs: the locked ones always (a lock holds into
+    every later round until a coordinator decides otherwise), and every one when the round keeps the current
+    pairings (a wave that moves nobody).
+
+    A pairing the round has a decision on is the decision's; one whose partner left, became unavailable or has no
+    room left is not locked (the solver keeps it where it can through continuity).
     """
+    if records is None:
+        records = {c: [record_dict(c, r) for r in session.scalars(select(tb).where(tb.hub_id == round_.hub_id))]
+                   for c, tb in RECORD_TABLES.items()}
+    rows = session.execute(
+        select(t.Pairing, t.School.id)
+        .join(t.School, t.Pairing.school_pk == t.School.pk)
+        .where(t.Pairing.hub_id == round_.hub_id)
+        .order_by(t.Pairing.id)
+    ).all()
+    wanted = [(p, school) for p, school in rows if p.locked or round_.keep_current]
+    if not wanted:
+        return []
+    decided = list(
+        session.scalars(
+            select(t.Proposal).where(t.Proposal.round_id == round_.id, t.Proposal.state != ProposalState.PROPOSED)
+        )
+    )
     room = {a["id"]: (0 if a.get("unavailable") else a.get("capacity", 1)) for a in records["advisers"]}
     room |= {e["id"]: e["capacity"] for e in records["employers"]}
     loads = {s["id"]: s.get("load", 1.0) for s in records["schools"]}
-    taken_by: dict[tuple[str, str], int] = {}
+    taken: Counter[tuple[str, str]] = Counter()
     for p in decided:
         if p.state in KEPT:
-            room[p.partner_id] = room.get(p.partner_id, 0) - (
-                1.0 if p.role == "adviser" else loads.get(p.school_id, 1.0)
-            )
-            taken_by[p.school_id, p.role] = taken_by.get((p.school_id, p.role), 0) + 1
-    pairs_seen = {(p.school_id, p.partner_id) for p in decided}
-    slots = {"adviser": policy.get("advisers_per_school", 1), "cornerstone": policy.get("cornerstones_per_school", 1)}
-    pairs = []
-    for school in records["schools"]:
-        current = [("adviser", school["current_adviser"])] if school.get("current_adviser") else []
-        current += [("cornerstone", c) for c in school.get("current_cornerstones", [])]
-        for role, partner in current:
-            load = 1.0 if role == "adviser" else school.get("load", 1.0)
-            taken = taken_by.get((school["id"], role), 0)
-            if (school["id"], partner) in pairs_seen or room.get(partner, 0) < load or taken >= slots[role]:
-                continue
-            room[partner] -= load
-            taken_by[school["id"], role] = taken + 1
-            pairs.append({"school": school["id"], "partner": partner, "locked": True})
-    return pairs
+            load = 1.0 if p.role == "adviser" else loads.get(p.school_id, 1.0)
+            room[p.partner_id] = room.get(p.partner_id, 0) - load
+            taken[p.school_id, p.role] += 1
+    seen = {(p.school_id, p.partner_id) for p in decided}
+    slots = {"adviser": round_.policy.get("advisers_per_school", 1),
+             "cornerstone": round_.policy.get("cornerstones_per_school", 1)}
+    out = []
+    for pairing, school in sorted(wanted, key=lambda row: (not row[0].locked, row[0].id)):  # locks first
+        load = 1.0 if pairing.role == "adviser" else loads.get(school, 1.0)
+        if (school, pairing.partner_id) in seen or room.get(pairing.partner_id, 0) < load:
+            continue
+        if taken[school, pairing.role] >= slots[pairing.role]:
+            continue
+        room[pairing.partner_id] -= load
+        taken[school, pairing.role] += 1
+        state = ProposalState.LOCKED if pairing.locked else ProposalState.APPROVED
+        out.append(Inherited(school, pairing.partner_id, pairing.role, state, pairing.round_id))
+    return out
 
 
 def round_problem(session: Session, round_: t.Round) -> Problem:
@@ -150,6 +178,7 @@ def store_solution(session: Session, round_: t.Round, solution: Solution) -> Non
             select(t.Proposal).where(t.Proposal.round_id == round_.id, t.Proposal.state != ProposalState.PROPOSED)
         )
     }
+    carried = {(c.school, c.partner): c for c in inherited(session, round_)}
     undecided = t.Proposal.state == ProposalState.PROPOSED
     session.execute(delete(t.Proposal).where(t.Proposal.round_id == round_.id, undecided))
     session.execute(delete(t.Unmatched).where(t.Unmatched.round_id == round_.id))
@@ -170,6 +199,7 @@ def store_solution(session: Session, round_: t.Round, solution: Solution) -> Non
                 distance_km=a.distance_km,
                 alternatives=list(a.alternatives),
                 solve_no=solve_no,
+                **_carried_decision(session, carried.get((a.school, a.partner))),
             )
         )
     session.add_all(
@@ -178,7 +208,32 @@ def store_solution(session: Session, round_: t.Round, solution: Solution) -> Non
     )
     round_.solves = solve_no
     move_round(round_, RoundState.PROPOSED)
-    round_.summary = {**round_.summary, **solution_summary(solution)}  # keeps what a wave recorded
+    round_.summary = {**round_.summary, **solution_summary(solution), "baseline": baseline(session, round_)}
+
+
+def _carried_decision(session: Session, carried: Inherited | None) -> dict[str, Any]:
+    """The decision a pairing inherited from a publish carries into its new proposal: already decided (approved,
+    or locked), attributed to the round that published it, so only new and changed pairings wait for a decision."""
+    if carried is None:
+        return {}
+    source = session.get(t.Round, carried.round_id) if carried.round_id is not None else None
+    return {
+        "state": carried.state,
+        "decided_by": f"published in round {source.id} ({source.term})" if source else "published pairing",
+        "decided_at": (source.published_at if source else None) or t.now(),
+    }
+
+
+def low_on_encounters(school: t.School) -> bool:
+    """Below 50% on Gatsby benchmark 5 or 6 in the Compass self-assessment: the schools Cornerstones are for."""
+    return any(float(school.gatsby.get(b, 100)) < 50 for b in ("5", "6"))
+
+
+def baseline(session: Session, round_: t.Round) -> dict[str, int]:
+    """The hub as the round found it, taken at each solve and before the round publishes (publishing replaces the
+    current partners this is read from): schools low on Gatsby 5/6, and how many of them had a Cornerstone."""
+    low = [s for s in session.scalars(select(t.School).where(t.School.hub_id == round_.hub_id)) if low_on_encounters(s)]
+    return {"gatsby_low": len(low), "gatsby_low_with_cornerstone": sum(bool(s.current_cornerstones) for s in low)}
 
 
 def solution_summary(solution: Solution) -> dict[str, Any]:
@@ -196,18 +251,32 @@ def solution_summary(solution: Solution) -> dict[str, Any]:
 
 
 def publish(session: Session, round_: t.Round) -> dict[str, int]:
-    """Make the round's kept pairings the schools' current partners (next term's continuity)."""
-    kept = list(session.scalars(select(t.Proposal).where(t.Proposal.round_id == round_.id, t.Proposal.state.in_(KEPT))))
-    advisers = {p.school_id: p.partner_id for p in kept if p.role == "adviser"}
-    cornerstones: dict[str, list[str]] = {}
-    for p in sorted(kept, key=lambda p: p.id):
-        if p.role == "cornerstone":
-            cornerstones.setdefault(p.school_id, []).append(p.partner_id)
+    """Make the round's kept pairings the hub's published ones (each school's current partners, every one of them
+    per role, and next term's continuity); a locked proposal publishes a locked pairing, an approved one an
+    unlocked pairing (a decision on a pairing in this round is how a coordinator unlocks it)."""
+    kept = list(
+        session.scalars(
+            select(t.Proposal)
+            .where(t.Proposal.round_id == round_.id, t.Proposal.state.in_(KEPT))
+            .order_by(t.Proposal.id)
+        )
+    )
+    by_school: dict[str, list[t.Proposal]] = {}
+    for p in kept:
+        by_school.setdefault(p.school_id, []).append(p)
     changed = 0
     for school in session.scalars(select(t.School).where(t.School.hub_id == round_.hub_id)):
-        new_adviser, new_cs = advisers.get(school.id), cornerstones.get(school.id, [])
-        changed += (school.current_adviser != new_adviser) + (list(school.current_cornerstones) != new_cs)
-        school.current_adviser, school.current_cornerstones = new_adviser, new_cs
+        mine = by_school.get(school.id, [])
+        before = {role: school.partners(role) for role in ROLES}
+        existing = {(p.role, p.partner_id): p for p in school.pairings}
+        rows = []
+        for p in mine:  # a pairing that stays keeps its row (the unique key would refuse a second one)
+            row = existing.get((p.role, p.partner_id))
+            row = row or t.Pairing(hub_id=round_.hub_id, role=p.role, partner_id=p.partner_id)
+            row.round_id, row.locked = round_.id, p.state == ProposalState.LOCKED
+            rows.append(row)
+        school.pairings = rows
+        changed += sum(before[role] != school.partners(role) for role in ROLES)  # per role, as ever
     move_round(round_, RoundState.PUBLISHED)
     return {"pairings": len(kept), "schools_changed": changed}
 
@@ -222,9 +291,19 @@ def create_hub(session: Session, hub_id: str, name: str, problem: Problem | None
     counts = {}
     for collection, table in RECORD_TABLES.items():
         records = getattr(problem, collection) if problem else ()
-        session.add_all(table(hub_id=hub_id, **columns(r)) for r in records)
+        session.add_all(new_row(table, hub_id, columns(r)) for r in records)
         counts[collection] = len(records)
     return counts
+
+
+def new_row(table: Any, hub_id: str, values: dict[str, Any]) -> Any:
+    """A new record row; a school's current partners (plain attributes backed by the pairings table) are set
+    after the row knows its hub."""
+    current = {k: values.pop(k) for k in ("current_advisers", "current_cornerstones") if k in values}
+    row = table(hub_id=hub_id, **values)
+    for key, partners in current.items():
+        setattr(row, key, partners)
+    return row
 
 
 def columns(record: Any) -> dict[str, Any]:

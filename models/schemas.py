@@ -246,15 +246,18 @@ class SchoolSchema(_Located):
     gatsby = Marks(load_default=dict)
     sectors = _names(load_default=list)
     needs = _names(load_default=list)
-    current_adviser = record_id(allow_none=True, load_default=None)
+    current_advisers = _ids(load_default=list)
+    current_adviser = record_id(allow_none=True, load_only=True, metadata={"description": "old files' one adviser"})
     current_cornerstones = _ids(load_default=list)
     load = _finite(validate=LOAD, load_default=1.0)  # type: ignore[assignment]  # the metaclass takes fields off the class
 
     @post_load
     def make(self, data: dict, **_: Any) -> School:
         data = self.placed(data)
-        for key in ("sectors", "needs", "current_cornerstones"):
-            data[key] = tuple(data[key])
+        legacy = data.pop("current_adviser", None)  # a file from before two advisers: a one-element list
+        data["current_advisers"] = ([legacy] if legacy else []) + list(data["current_advisers"])
+        for key in ("sectors", "needs", "current_advisers", "current_cornerstones"):
+            data[key] = tuple(dict.fromkeys(data[key])) if key.startswith("current") else tuple(data[key])
         return School(**data)
 
 

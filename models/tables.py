@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 
@@ -70,9 +70,60 @@ class School(Base):
     needs: Mapped[list[Any]] = mapped_column(default=list)
     load: Mapped[float] = mapped_column(default=1.0)
     wave: Mapped[str | None] = mapped_column(String(64))
-    current_adviser: Mapped[str | None] = mapped_column(String(64))
-    current_cornerstones: Mapped[list[Any]] = mapped_column(default=list)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    pairings: Mapped[list[Pairing]] = relationship(
+        back_populates="school", cascade="all, delete-orphan", lazy="selectin", order_by="Pairing.id"
+    )
+
+    def partners(self, role: str) -> list[str]:
+        """The school's current (published) partners in a role, in the order they were paired."""
+        return [p.partner_id for p in self.pairings if p.role == role]
+
+    def set_partners(self, role: str, partners: list[str]) -> None:
+        """Make ``partners`` the school's current ones in a role; a pairing that stays keeps its round and lock."""
+        keep = {p.partner_id: p for p in self.pairings if p.role == role}
+        others = [p for p in self.pairings if p.role != role]
+        self.pairings = others + [
+            keep.get(pid) or Pairing(hub_id=self.hub_id, role=role, partner_id=pid) for pid in dict.fromkeys(partners)
+        ]
+
+    @property
+    def current_advisers(self) -> list[str]:
+        return self.partners("adviser")
+
+    @current_advisers.setter
+    def current_advisers(self, partners: list[str]) -> None:
+        self.set_partners("adviser", partners)
+
+    @property
+    def current_cornerstones(self) -> list[str]:
+        return self.partners("cornerstone")
+
+    @current_cornerstones.setter
+    def current_cornerstones(self, partners: list[str]) -> None:
+        self.set_partners("cornerstone", partners)
+
+
+class Pairing(Base):
+    """A published pairing of a hub: a school's current adviser or Cornerstone Employer (a school may have several
+    per role, up to its round's policy), the round that published it, and whether it is locked.
+
+    A locked pairing is a locked pair of every later round of the hub until a coordinator unlocks it (a decision on
+    it in a later round); an unlocked one only earns continuity. ``round_id`` is None for pairings imported with
+    the records (last term's partners from before the service).
+    """
+
+    __tablename__ = "pairings"
+    __table_args__ = (UniqueConstraint("school_pk", "role", "partner_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hub_id: Mapped[str] = mapped_column(ForeignKey("hubs.id", ondelete="CASCADE"), index=True)
+    school_pk: Mapped[int] = mapped_column(ForeignKey("schools.pk", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    partner_id: Mapped[str] = mapped_column(String(64))
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id", ondelete="SET NULL"))
+    locked: Mapped[bool] = mapped_column(default=False)
+    school: Mapped[School] = relationship(back_populates="pairings")
 
 
 class Adviser(Base):

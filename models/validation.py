@@ -1,7 +1,7 @@
 """Checks across records that no single field can make: ids, references, and rules that cannot all hold.
 
 They run once at the edge so that the core can index arrays by position and trust every reference.
-References that are history rather than instructions (``current_adviser``, ``conflicts``) may name people or
+References that are history rather than instructions (``current_advisers``, ``conflicts``) may name people or
 schools that have since left; they are ignored, not refused, because last term's data is allowed to be stale.
 """
 

@@ -383,7 +383,7 @@ def random_document(seed: int, loads: bool = False) -> Record:
     ]
     for s in schools:
         if rng.random() < 0.3:
-            s["current_adviser"] = rng.choice(advisers)["id"]
+            s["current_advisers"] = [rng.choice(advisers)["id"]]
     policy = {
         "advisers_per_school": rng.randint(1, 2),
         "cornerstones_per_school": rng.randint(1, 2),

@@ -57,9 +57,9 @@ def expected_components(raw: Record, rules: RoleRules, s: str, p: str) -> dict[s
     wanted = {**raw["hub"].get("priority_sectors", {}), **dict.fromkeys(sch.get("sectors", []), 1.0)}
     fit = max((wanted.get(x, 0.0) for x in rec.get("sectors", [])), default=0.0)
     current = (
-        [sch["current_adviser"]]
-        if rules.role == "adviser" and sch.get("current_adviser")
-        else (sch.get("current_cornerstones", []) if rules.role == "cornerstone" else [])
+        sch.get("current_advisers", [])
+        if rules.role == "adviser"
+        else sch.get("current_cornerstones", [])
     )
     comps = {
         "distance": w["distance"] * rules.km(s, p) / rules.radius[p],
@@ -189,7 +189,7 @@ def test_imported_costs_replace_the_schools_geometric_candidates() -> None:
 
 def test_cost_components_by_hand() -> None:
     hub = {"id": "h", "name": "H", "priority_sectors": {"energy": 0.6}}
-    pupils = school("s", *CENTRE, pct_fsm=20, sectors=["digital"], current_adviser="old")
+    pupils = school("s", *CENTRE, pct_fsm=20, sectors=["digital"], current_advisers=["old"])
     raw = document(
         [pupils],
         [

@@ -70,7 +70,7 @@ def test_unchanged_resolve_through_the_solution_file(lancashire: Problem, lancas
 def test_unchanged_resolve_ignores_last_years_partner_of_an_unmatched_school() -> None:
     # A had X last year, but needier B takes X this round; re-solving that round changes nothing
     raw = document(
-        [school("A", *CENTRE, current_adviser="X", pct_fsm=0), school("B", *north(1), pct_fsm=40)],
+        [school("A", *CENTRE, current_advisers=["X"], pct_fsm=0), school("B", *north(1), pct_fsm=40)],
         [adviser("X", *CENTRE)],
         cornerstones_per_school=0,
     )
@@ -153,7 +153,7 @@ def test_large_continuity_moves_nothing_that_need_not_move() -> None:
     for seed in range(40):
         raw = random_document(seed)
         for s in raw["schools"]:
-            s.pop("current_adviser", None)
+            s.pop("current_advisers", None)
         for p in raw["pairs"]:
             p.pop("cost", None)  # an imported cost replaces every component, continuity too
         raw["policy"]["weights"] = {"continuity": 1000.0}
@@ -195,3 +195,27 @@ def test_continuity_never_costs_coverage(lancashire_raw: Record, lancashire_solu
     raw["policy"]["weights"] = {**raw["policy"]["weights"], "continuity": weight}
     problem = load_problem(raw)
     assert solve(problem, previous=lancashire_solution).stats["coverage"] == solve(problem).stats["coverage"]
+
+
+@pytest.mark.parametrize("through", ["current_advisers", "previous"])
+def test_continuity_honours_both_current_advisers_of_a_school(through: str) -> None:
+    # A had X (4 km) and Y (6 km); Z and V moved in next door. With continuity worth more than the 4-6 km saving,
+    # both of last term's advisers stay; by a file's current_advisers or by a previous solution alike
+    advisers = [adviser("X", *north(4)), adviser("Y", *north(6)), adviser("Z", *north(0.1)), adviser("V", *east(0.1))]
+    current = {"current_advisers": ["X", "Y"]} if through == "current_advisers" else {}
+    raw = document([school("A", *CENTRE, **current)], advisers, advisers_per_school=2, cornerstones_per_school=0)
+    raw["policy"]["weights"] = {"distance": 1.0, "continuity": 0.5}
+    previous = None
+    if through == "previous":
+        previous = dataclasses.replace(
+            solve(load_problem(raw)),
+            assignments=tuple(
+                dataclasses.replace(a, partner=p)
+                for a, p in zip(solve(load_problem(raw)).assignments, ("X", "Y"), strict=True)
+            ),
+        )
+    got = solve(load_problem(raw), previous=previous)
+    assert pairings(got) == {("A", "adviser", "X"), ("A", "adviser", "Y")}
+    assert changes(got) == (2, 0, 0)
+    raw["policy"]["weights"] = {"distance": 1.0, "continuity": 0.0}  # continuity worthless: the nearest two
+    assert pairings(solve(load_problem(raw), previous=previous)) == {("A", "adviser", "Z"), ("A", "adviser", "V")}

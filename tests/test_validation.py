@@ -312,10 +312,10 @@ def test_policy_ranges() -> None:
 
 def test_stale_history_references_are_accepted() -> None:
     raw = base()
-    raw["schools"][0]["current_adviser"] = "left-last-year"
+    raw["schools"][0]["current_adviser"] = "left-last-year"  # an old file's one adviser
     raw["advisers"][0]["conflicts"] = ["closed-school"]
     problem = load_problem(raw)
-    assert problem.schools[0].current_adviser == "left-last-year"
+    assert problem.schools[0].current_advisers == ("left-last-year",)
     assert problem.advisers[0].conflicts == ("closed-school",)
 
 

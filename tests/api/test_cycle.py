@@ -19,7 +19,7 @@ SCHOOL_COLUMNS = [
     "pct_fsm",
     "sectors",
     "needs",
-    "current_adviser",
+    "current_advisers",
     "current_cornerstones",
 ] + [f"gatsby_{i}" for i in range(1, 9)]
 
@@ -43,7 +43,7 @@ def solved(who, round_id: int) -> dict[str, Any]:
 
 
 def current_pairings(schools: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
-    pairs = {(s["id"], "adviser", s["current_adviser"]) for s in schools if s["current_adviser"]}
+    pairs = {(s["id"], "adviser", a) for s in schools for a in s["current_advisers"]}
     return pairs | {(s["id"], "cornerstone", c) for s in schools for c in s["current_cornerstones"]}
 
 
@@ -136,7 +136,7 @@ def test_termly_cycle_end_to_end(admin, caller, lancs_raw, list_all, expect_erro
     now_current = current_pairings(schools)
     assert now_current == {(p["school_id"], p["role"], p["partner_id"]) for p in live}
     pairings = coord.get(f"/hubs/{hub}/pairings").json
-    assert sum(bool(r["adviser"]) + len(r["cornerstones"]) for r in pairings) == len(live)
+    assert sum(len(r["advisers"]) + len(r["cornerstones"]) for r in pairings) == len(live)
 
     # 6. next term: continuity keeps pairings that still pay
     summer = lead.post(f"/hubs/{hub}/rounds", json={"term": "2026-summer", "policy": lancs_raw["policy"]}).json

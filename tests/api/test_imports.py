@@ -21,7 +21,7 @@ SCHOOL_COLUMNS = [
     "pct_fsm",
     "sectors",
     "needs",
-    "current_adviser",
+    "current_advisers",
     "current_cornerstones",
     "load",
 ] + [f"gatsby_{i}" for i in range(1, 9)]

@@ -16,8 +16,8 @@ import pytest
 ROUND_COLUMNS = [
     "school_id",
     "school_name",
-    "adviser",
-    "adviser_state",
+    "advisers",
+    "adviser_states",
     "adviser_km",
     "cornerstones",
     "cornerstone_states",
@@ -25,7 +25,17 @@ ROUND_COLUMNS = [
     "score",
     "unmatched",
 ]
-PAIRING_COLUMNS = ["school_id", "school_name", "wave", "adviser", "adviser_km", "cornerstones", "cornerstone_km"]
+PAIRING_COLUMNS = [
+    "school_id",
+    "school_name",
+    "wave",
+    "advisers",
+    "adviser_km",
+    "adviser_locked",
+    "cornerstones",
+    "cornerstone_km",
+    "cornerstone_locked",
+]
 
 
 @dataclass
@@ -322,18 +332,13 @@ def test_audit_log_has_one_row_per_decision_and_cannot_be_edited(review, expect_
 # --- publishing ------------------------------------------------------------------------------------------------------
 
 
-def kept_pairings(proposals: list[dict[str, Any]]) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """What publishing must make current: approved and locked proposals (cornerstones in proposal order)."""
-    advisers = {
-        p["school_id"]: p["partner_id"]
-        for p in proposals
-        if p["role"] == "adviser" and p["state"] in ("approved", "locked")
-    }
-    cornerstones: dict[str, list[str]] = {}
+def kept_pairings(proposals: list[dict[str, Any]]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """What publishing must make current: approved and locked proposals, every one per role, in proposal order."""
+    kept: dict[str, dict[str, list[str]]] = {"adviser": {}, "cornerstone": {}}
     for p in sorted(proposals, key=lambda p: p["id"]):
-        if p["role"] == "cornerstone" and p["state"] in ("approved", "locked"):
-            cornerstones.setdefault(p["school_id"], []).append(p["partner_id"])
-    return advisers, cornerstones
+        if p["state"] in ("approved", "locked"):
+            kept[p["role"]].setdefault(p["school_id"], []).append(p["partner_id"])
+    return kept["adviser"], kept["cornerstone"]
 
 
 def test_publish_needs_every_proposal_decided_then_sets_current_pairings(review, list_all, lancs_raw, expect_error):
@@ -364,15 +369,17 @@ def test_publish_needs_every_proposal_decided_then_sets_current_pairings(review,
     final = list_all(review.reader, f"/rounds/{review.round_id}/proposals")
     advisers, cornerstones = kept_pairings(final)
     assert reject["school_id"] not in advisers
-    previous = {s["id"]: (s.get("current_adviser"), s.get("current_cornerstones", [])) for s in lancs_raw["schools"]}
-    changed = sum((previous[s][0] != advisers.get(s)) + (previous[s][1] != cornerstones.get(s, [])) for s in previous)
+    previous = {s["id"]: (s.get("current_advisers", []), s.get("current_cornerstones", []))
+                for s in lancs_raw["schools"]}
+    changed = sum((previous[s][0] != advisers.get(s, [])) + (previous[s][1] != cornerstones.get(s, []))
+                  for s in previous)
     assert reply.json["state"] == "published" and reply.json["published_at"] is not None
     assert reply.json["summary"]["published"] == {"pairings": len(final) - 1, "schools_changed": changed}
     assert reply.json["proposals"] == {"approved": undecided, "rejected": 1, "locked": 1}
     schools = list_all(review.reader, f"/hubs/{review.hub}/schools", per_page=500)
     assert len(schools) == 84
     for school in schools:
-        assert school["current_adviser"] == advisers.get(school["id"]), school["id"]
+        assert school["current_advisers"] == advisers.get(school["id"], []), school["id"]
         assert school["current_cornerstones"] == cornerstones.get(school["id"], []), school["id"]
     # a published round is final
     expect_error(
@@ -444,12 +451,12 @@ def test_round_export_json_and_csv_one_row_per_school(lancashire_round, list_all
     assert [r["school_id"] for r in rows] == sorted(names)
     for row in rows:
         mine = [p for p in proposals if p["school_id"] == row["school_id"]]
-        adviser = [p for p in mine if p["role"] == "adviser"]
+        adviser = sorted((p for p in mine if p["role"] == "adviser"), key=lambda p: p["id"])
         cornerstones = sorted((p for p in mine if p["role"] == "cornerstone"), key=lambda p: p["id"])
         assert row["school_name"] == names[row["school_id"]]
-        assert row["adviser"] == (adviser[0]["partner_id"] if adviser else None)
-        assert row["adviser_state"] == (adviser[0]["state"] if adviser else None)
-        assert row["adviser_km"] == (round(adviser[0]["distance_km"], 2) if adviser else None)
+        assert row["advisers"] == [p["partner_id"] for p in adviser]
+        assert row["adviser_states"] == [p["state"] for p in adviser]
+        assert row["adviser_km"] == [round(p["distance_km"], 2) for p in adviser]
         assert row["cornerstones"] == [p["partner_id"] for p in cornerstones]
         assert row["cornerstone_km"] == [round(p["distance_km"], 2) for p in cornerstones]
         assert row["score"] == pytest.approx(sum(p["cost"] for p in mine), abs=1e-3)
@@ -462,7 +469,7 @@ def test_round_export_json_and_csv_one_row_per_school(lancashire_round, list_all
     by_id = {r["school_id"]: r for r in rows}
     for line in table:
         row = by_id[line["school_id"]]
-        assert line["adviser"] == (row["adviser"] or "")
+        assert line["advisers"] == ";".join(row["advisers"])
         assert line["cornerstones"] == ";".join(row["cornerstones"])
         assert line["unmatched"] == ";".join(row["unmatched"])
         assert float(line["score"]) == pytest.approx(row["score"])
@@ -504,18 +511,17 @@ def test_pairings_export_after_publish(review, list_all, lancs_raw):
     rows = review.reader.get(f"/hubs/{review.hub}/pairings").json
     assert [r["school_id"] for r in rows] == sorted(s["id"] for s in lancs_raw["schools"])
     for row in rows:
-        assert row["adviser"] == advisers.get(row["school_id"])
+        assert row["advisers"] == advisers.get(row["school_id"], [])
         assert row["cornerstones"] == cornerstones.get(row["school_id"], [])
         assert row["wave"] is None
-        if row["adviser"]:
-            assert row["adviser_km"] == pytest.approx(distance[row["school_id"], row["adviser"]], abs=0.011)
+        assert row["adviser_km"] == pytest.approx([distance[row["school_id"], a] for a in row["advisers"]], abs=0.011)
         assert row["cornerstone_km"] == pytest.approx(
             [distance[row["school_id"], c] for c in row["cornerstones"]], abs=0.011
         )
     header, table = read_csv(review.reader.get(f"/hubs/{review.hub}/pairings?format=csv"))
     assert header == PAIRING_COLUMNS
-    assert [(r["school_id"], r["adviser"], r["cornerstones"]) for r in table] == [
-        (r["school_id"], r["adviser"] or "", ";".join(r["cornerstones"])) for r in rows
+    assert [(r["school_id"], r["advisers"], r["cornerstones"]) for r in table] == [
+        (r["school_id"], ";".join(r["advisers"]), ";".join(r["cornerstones"])) for r in rows
     ]
 
 

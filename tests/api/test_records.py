@@ -66,7 +66,7 @@ def test_school_create_read_replace(admin, caller, make_hub, expect_error):
         "sectors": ["digital"],
         "needs": [],
         "load": 1.0,
-        "current_adviser": None,
+        "current_advisers": [],
         "current_cornerstones": [],
         "hub_id": hub,
         "wave": None,

@@ -82,7 +82,7 @@ def test_round_create_list_get_patch(caller, make_hub, lancs_raw, expect_error):
         }
     }
     summer = lead.post(f"/hubs/{hub}/rounds", json={"term": "2026-summer", "keep_current": True}).json
-    assert summer["policy"]["advisers_per_school"] == 1 and summer["policy"]["time_limit_s"] == 60.0  # defaults
+    assert summer["policy"] == lancs_raw["policy"]  # no policy given: last term's, not the defaults
     assert summer["keep_current"] is True
     listed = lead.get(f"/hubs/{hub}/rounds").json
     assert [r["id"] for r in listed] == [summer["id"], spring["id"]]  # newest first
@@ -133,6 +133,8 @@ def test_solved_round_holds_the_solution_of_its_problem(app, lancashire_round, l
     # every school slot is either filled or reported unmatched: 84 schools x (1 adviser + 2 cornerstones)
     assert len(proposals) + len(unmatched) == len(lancs.schools) * 3 == 252
     summary = round_["summary"]
+    baseline = summary.pop("baseline")  # the hub as the solve found it, kept with the round (not the job's)
+    assert set(baseline) == {"gatsby_low", "gatsby_low_with_cornerstone"}
     assert summary == lancashire_round.job["result"]
     assert (summary["assignments"], summary["unmatched"]) == (len(proposals), len(unmatched))
     assert summary["unmatched_reasons"] == dict(Counter(f"{u['role']}:{u['reason']}" for u in unmatched))

@@ -186,7 +186,7 @@ def _school(draw: st.DrawFn, sid: str, aids: list[str], eids: list[str], loads: 
     if fsm is not None:
         extra["pct_fsm"] = fsm
     if draw(_index(4)) == 0:
-        extra["current_adviser"] = ([*aids, "gone"])[draw(_index(len(aids) + 1))]
+        extra["current_advisers"] = [([*aids, "gone"])[draw(_index(len(aids) + 1))]]
     if eids and draw(_index(4)) == 0:
         extra["current_cornerstones"] = [eids[i] for i in draw(_few(len(eids)))]
     if loads:
@@ -295,7 +295,7 @@ def expected_components(raw: Record, rules: RoleRules, s: str, p: str) -> dict[s
     sch, rec = rules.schools[s], rules.partners[p]
     wanted = dict(raw["hub"].get("priority_sectors", {})) | dict.fromkeys(sch.get("sectors", []), 1.0)
     fit = max((wanted.get(x, 0.0) for x in rec.get("sectors", [])), default=0.0)
-    currents = [sch.get("current_adviser")] if rules.role == "adviser" else sch.get("current_cornerstones", [])
+    currents = sch.get("current_advisers", []) if rules.role == "adviser" else sch.get("current_cornerstones", [])
     current = p in currents
     return {
         "distance": w["distance"] * rules.km(s, p) / rules.radius[p],
