@@ -11,8 +11,8 @@ from flask_smorest.spec.plugins import integerconverter2paramschema
 from werkzeug.routing import IntegerConverter
 
 from api import errors
-from api.auth import TokenCache, authenticate
-from api.context import close_session, db
+from api.auth import authenticate
+from api.context import close_session
 from api.jsonio import OrjsonProvider
 from hubmatch import __version__
 from hubmatch.jobs import JobRunner
@@ -58,7 +58,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         SYNC_SOLVE_SECONDS=30.0,
         MIGRATE=True,
-        TOKEN_CACHE_SECONDS=TokenCache.DEFAULT_TTL_S,
     )
     app.config.update(config or {})
     url = database_url(app.config.get("DATABASE_URL"))
@@ -68,7 +67,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["hubmatch.engine"] = engine
     app.extensions["hubmatch.sessions"] = factory = session_factory(engine)
     app.extensions["hubmatch.jobs"] = runner = JobRunner(factory, url)
-    app.extensions["hubmatch.tokens"] = TokenCache(float(app.config["TOKEN_CACHE_SECONDS"]))
     runner.recover()
 
     app.url_map.converters["int"] = IdConverter
@@ -77,16 +75,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     _register(app, api)
     _swagger_assets(app)
-    app.before_request(lambda: authenticate(db(), app.extensions["hubmatch.tokens"]))
+    app.before_request(authenticate)
     app.teardown_appcontext(close_session)
     logging.getLogger("hubmatch").setLevel(logging.INFO)
     return app
 
 
 def _register(app: Flask, api: Api) -> None:
-    from api import exports, hubs, meta, proposals, records, rounds
+    from api import audit, exports, hubs, meta, proposals, records, rounds, tokens
 
-    for module in (meta, hubs, records, rounds, proposals, exports):
+    for module in (meta, hubs, records, rounds, proposals, exports, tokens, audit):
         for blueprint in module.BLUEPRINTS:
             api.register_blueprint(blueprint)
     from api.pages import ui
