@@ -139,3 +139,22 @@ def test_token_events_are_for_admins_only(admin, make_hub):
     mine = [(e["action"], e["actor"], e["details"]["name"]) for e in events if e["subject"] == subject]
     assert mine == [("token.revoked", "root", f"audited@{hub}"), ("token.created", "root", f"audited@{hub}")]
     assert made.json["token"] not in admin.get("/audit?per_page=500").get_data(as_text=True)
+
+
+def test_publishing_leaves_one_event_with_its_outcome_and_a_refused_publish_none(caller, make_hub, solve_now,
+                                                                                  expect_error):
+    hub = make_hub("tiny")
+    lead = caller("hub_lead", hub)
+    round_id = lead.post(f"/hubs/{hub}/rounds", json={"term": "t1"}).json["id"]
+    solve_now(round_id)
+    expect_error(lead.post(f"/rounds/{round_id}/publish"), 409, "conflict")  # undecided proposals
+    assert _events(lead, hub, "round.published") == []
+    ids = [p["id"] for p in lead.get(f"/rounds/{round_id}/proposals?per_page=500").json["items"]]
+    batch = {"decisions": [{"proposal": i, "action": "approve"} for i in ids]}
+    assert lead.post(f"/rounds/{round_id}/decisions/batch", json=batch).status_code == 200
+    published = lead.post(f"/rounds/{round_id}/publish")
+    assert published.status_code == 200, published.json
+    events = _events(lead, hub, "round.published")
+    assert [(e["actor"], e["subject"], e["details"]) for e in events] == [
+        (lead.name, f"rounds/{round_id}", published.json["summary"]["published"])]
+    assert events[0]["details"]["pairings"] == len(ids)
