@@ -11,8 +11,8 @@ from flask_smorest.spec.plugins import integerconverter2paramschema
 from werkzeug.routing import IntegerConverter
 
 from api import errors
-from api.auth import TokenCache, authenticate
-from api.context import close_session, db
+from api.auth import authenticate
+from api.context import close_session
 from api.jsonio import OrjsonProvider
 from hubmatch import __version__
 from models.store import database_url, make_engine, migrate, session_factory
@@ -65,7 +65,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         SYNC_SOLVE_SECONDS=settings.sync_solve_s,
         MIGRATE=True,
-        TOKEN_CACHE_SECONDS=TokenCache.DEFAULT_TTL_S,
     )
     app.config.update(config or {})
     url = database_url(settings.database_url)
@@ -75,7 +74,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["hubmatch.engine"] = engine
     app.extensions["hubmatch.sessions"] = factory = session_factory(engine)
     app.extensions["hubmatch.jobs"] = JobQueue(factory, SolveQueue(settings.broker_url, settings.queue_name))
-    app.extensions["hubmatch.tokens"] = TokenCache(float(app.config["TOKEN_CACHE_SECONDS"]))
 
     app.url_map.converters["int"] = IdConverter
     api = HubmatchApi(app)
@@ -83,16 +81,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     errors.register(app)
     _register(app, api)
     _swagger_assets(app)
-    app.before_request(lambda: authenticate(db(), app.extensions["hubmatch.tokens"]))
+    app.before_request(authenticate)
     app.teardown_appcontext(close_session)
     logging.getLogger("hubmatch").setLevel(logging.INFO)
     return app
 
 
 def _register(app: Flask, api: Api) -> None:
-    from api import exports, hubs, meta, proposals, records, rounds
+    from api import audit, exports, hubs, meta, proposals, records, rounds, tokens
 
-    for module in (meta, hubs, records, rounds, proposals, exports):
+    for module in (meta, hubs, records, rounds, proposals, exports, tokens, audit):
         for blueprint in module.BLUEPRINTS:
             api.register_blueprint(blueprint)
     from api.pages import ui

@@ -5,12 +5,11 @@ hub, tokens, hubs), ``hub_lead`` (one hub: its records, rounds, waves, decisions
 decide proposals), ``read_only`` (one hub: read). A hub a token cannot see answers 404, not 403, so that its ids
 do not leak.
 
-Looking a token up is one query per request; for the read-heavy review work each server process keeps what it
-found for a few seconds (``TokenCache``). The price is stated and bounded: a token revoked or deleted in the
-database keeps working in a process that looked it up within the last ``TOKEN_CACHE_SECONDS`` (5 s by default;
-0 turns the cache off), never longer. Only valid tokens are kept, so a token created a moment ago works at once
-and a wrong token is always checked against the database. Roles and hub scoping are applied to the cached
-principal exactly as to one read from the database.
+A token may expire (``expires_at``; then it answers 401 "The API token has expired.") and an admin may revoke it
+(``revoked``). Every request looks its token up in the database: one query on the unique digest index, with no
+per-process cache. So a revoked token is refused by every server process on its very next request, reads and writes
+alike; a cache could only offer that if every process were told of each revocation, which would cost more than the
+query it saves.
 """
 
 from __future__ import annotations
@@ -18,16 +17,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from flask import g, redirect, request, url_for
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from api.context import reading
 from api.errors import ApiError
 from models import tables as t
 
@@ -50,68 +49,54 @@ class Principal:
         return self.role == "admin" or self.hub_id == hub_id
 
 
-class TokenCache:
-    """Principals of recently seen valid tokens, keyed by the token's digest, each for at most ``ttl_s`` seconds.
-
-    An entry is dated from before the database was read, so the time a revoked token can still pass is bounded
-    by the TTL from the revocation, even when the lookup that filled the entry was slow. The cache holds at most
-    ``MAX_ENTRIES`` tokens (a process sees a handful): when full, expired entries go, then everything.
-    """
-
-    DEFAULT_TTL_S = 5.0
-    MAX_ENTRIES = 4096
-
-    def __init__(self, ttl_s: float = DEFAULT_TTL_S, clock: Callable[[], float] = time.monotonic):
-        self.ttl_s = ttl_s
-        self.clock = clock  # a test moves time on by replacing it
-        self._entries: dict[str, tuple[float, Principal]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Principal | None:
-        """The cached principal of this digest if it was read from the database less than ``ttl_s`` ago."""
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if self.clock() - entry[0] >= self.ttl_s:
-            self._entries.pop(key, None)
-            return None
-        return entry[1]
-
-    def put(self, key: str, who: Principal, read_at: float) -> None:
-        """Remember a principal read from the database at ``read_at`` (the clock's value before the query)."""
-        if self.ttl_s <= 0:
-            return
-        with self._lock:
-            if len(self._entries) >= self.MAX_ENTRIES:
-                now = self.clock()
-                self._entries = {k: v for k, v in self._entries.items() if now - v[0] < self.ttl_s}
-                if len(self._entries) >= self.MAX_ENTRIES:
-                    self._entries.clear()
-            self._entries[key] = (read_at, who)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+class TokenError(ValueError):
+    """A token that cannot be made or changed as asked; ``field`` names the input at fault."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
+
 def create_token(session: Session, name: str, role: str, hub_id: str | None) -> str:
-    """Store a new token's digest and return the token itself (the only time it exists in clear)."""
+    """Store a new token that never expires and return the token itself (see ``issue_token``)."""
+    return issue_token(session, name, role, hub_id)[1]
+
+
+def issue_token(
+    session: Session, name: str, role: str, hub_id: str | None, expires_at: datetime | None = None
+) -> tuple[t.Token, str]:
+    """Store a new token's digest; returns its row (flushed, so it has an id) and the token itself (the only time it
+    exists in clear). Raises TokenError naming what is wrong with the role, hub or expiry."""
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        raise TokenError(f"role must be one of {', '.join(ROLES)}", "role")
     if role != "admin" and hub_id is None:
-        raise ValueError(f"a {role} token needs a hub")
+        raise TokenError(f"a {role} token needs a hub", "hub_id")
     if hub_id is not None and session.get(t.Hub, hub_id) is None:
-        raise ValueError(f"no hub {hub_id!r}")
+        raise TokenError(f"no hub {hub_id!r}", "hub_id")
+    if expires_at is not None and expires_at <= t.now():
+        raise TokenError("the expiry must be in the future", "expires_at")
     token = "hm_" + secrets.token_urlsafe(32)
-    session.add(t.Token(name=name, digest=digest(token), role=role, hub_id=hub_id))
-    return token
+    row = t.Token(name=name, digest=digest(token), role=role, hub_id=hub_id, expires_at=expires_at)
+    session.add(row)
+    session.flush()
+    return row, token
+
+
+def revoke_token(row: t.Token) -> None:
+    """Revoke a token (refused from the next request on, by every process); TokenError if it already is."""
+    if row.revoked:
+        raise TokenError(f"token {row.id} ({row.name}) is already revoked", "revoked")
+    row.revoked, row.revoked_at = True, t.now()
+
+
+def token_details(row: t.Token) -> dict[str, Any]:
+    """What the audit log keeps of a token: who holds it and what it may do, never its secret or digest."""
+    expires = row.expires_at.isoformat() if row.expires_at is not None else None
+    return {"name": row.name, "role": row.role, "hub_id": row.hub_id, "expires_at": expires}
 
 
 def csrf_token(token: str) -> str:
@@ -119,29 +104,31 @@ def csrf_token(token: str) -> str:
     return hmac.new(token.encode("utf-8"), b"hubmatch-csrf", hashlib.sha256).hexdigest()
 
 
-def lookup(session: Session, token: str, cache: TokenCache | None = None) -> Principal | None:
-    """The principal of a token that exists and is not revoked (from the cache if it is fresh there), else None."""
-    key = digest(token)
-    if cache is not None and (who := cache.get(key)) is not None:
-        return who
-    read_at = cache.clock() if cache is not None else 0.0
-    row = session.execute(
-        select(t.Token.name, t.Token.role, t.Token.hub_id).where(t.Token.digest == key, t.Token.revoked.is_(False))
+class Expired(Exception):
+    """A token that exists and is not revoked, but whose expiry has passed."""
+
+
+def lookup(conn: Connection | Session, token: str) -> Principal | None:
+    """The principal of a token that exists and is not revoked, else None; raises ``Expired`` for an expired one."""
+    row = conn.execute(
+        select(t.Token.name, t.Token.role, t.Token.hub_id, t.Token.expires_at).where(
+            t.Token.digest == digest(token), t.Token.revoked.is_(False)
+        )
     ).first()
     if row is None:
         return None
-    who = Principal(row.name, row.role, row.hub_id)
-    if cache is not None:
-        cache.put(key, who, read_at)
-    return who
+    if row.expires_at is not None and row.expires_at <= t.now():
+        raise Expired
+    return Principal(row.name, row.role, row.hub_id)
 
 
-def authenticate(session: Session, cache: TokenCache | None = None) -> WerkzeugResponse | None:
+def authenticate() -> WerkzeugResponse | None:
     """Set ``g.principal`` from the bearer token (or the review page's cookie), or refuse with 401.
 
     Public paths pass without a token. A page request without a valid token is sent to the sign-in page. A
-    cookie-authenticated request that changes anything must carry the page's CSRF header. ``cache`` (see
-    ``TokenCache``) spares the database the lookup of a token seen in the last few seconds.
+    cookie-authenticated request that changes anything must carry the page's CSRF header. The lookup runs on a
+    pooled autocommit connection (``reading``): one statement, no transaction, and no session opened for a view
+    that only reads.
     """
     g.principal = None
     if request.path in PUBLIC or request.path.startswith(OPEN_PREFIXES):
@@ -150,7 +137,12 @@ def authenticate(session: Session, cache: TokenCache | None = None) -> WerkzeugR
     header_token = bearer.strip() if scheme.lower() == "bearer" else ""
     token = header_token or request.cookies.get(COOKIE, "")
     from_cookie = not header_token
-    who = lookup(session, token, cache) if token else None
+    try:
+        who = _lookup_once(token) if token else None
+    except Expired:
+        if request.path.startswith("/ui"):
+            return redirect(url_for("ui.login", next=request.full_path.rstrip("?")))
+        raise ApiError(401, "The API token has expired.") from None
     if who is None:
         if request.path.startswith("/ui"):
             return redirect(url_for("ui.login", next=request.full_path.rstrip("?")))
@@ -167,8 +159,21 @@ def authenticate(session: Session, cache: TokenCache | None = None) -> WerkzeugR
     return None
 
 
+def _lookup_once(token: str) -> Principal | None:
+    with reading() as conn:
+        return lookup(conn, token)
+
+
 def principal() -> Principal:
     return g.principal
+
+
+def require_admin() -> Principal:
+    """The caller, if an admin (tokens and other cross-hub matters); else 403."""
+    who = principal()
+    if who.role != "admin":
+        raise ApiError(403, f"A {who.role} token cannot do this; it needs an admin token.")
+    return who
 
 
 def require(*roles: str) -> Principal:

@@ -13,6 +13,7 @@ from api.auth import principal, require, visible_hub
 from api.context import db
 from api.errors import ApiError
 from models import tables as t
+from models.audit import Action, record_event
 from models.schemas import MAX_ID_LENGTH, MAX_NAME_LENGTH, record_id, text
 
 blp = Blueprint("hubs", __name__, description="Careers Hubs")
@@ -64,6 +65,8 @@ class Hubs(MethodView):
             raise ApiError(409, f"Hub {body['id']!r} already exists.")
         hub = t.Hub(**body)
         db().add(hub)
+        db().flush()
+        record_event(db(), hub.id, who.name, Action.HUB_CREATED, f"hubs/{hub.id}", {"name": hub.name})
         db().commit()
         return hub
 
@@ -80,8 +83,11 @@ class HubItem(MethodView):
     def patch(self, body: dict, hub_id: str) -> t.Hub:
         """Rename a hub or change its priority sectors (admins and its Hub Lead)."""
         hub = visible_hub(db(), hub_id)
-        require("hub_lead")
+        who = require("hub_lead")
+        changed = sorted(k for k, v in body.items() if getattr(hub, k) != v)
         for key, value in body.items():
             setattr(hub, key, value)
+        if changed:
+            record_event(db(), hub_id, who.name, Action.HUB_UPDATED, f"hubs/{hub_id}", {"changed": changed})
         db().commit()
         return hub

@@ -1,8 +1,14 @@
-"""Schools, Enterprise Advisers and Cornerstone Employers of a hub: list, read, create, replace, bulk import.
+"""Schools, Enterprise Advisers and Cornerstone Employers of a hub: list, read, create, replace, bulk import, retire,
+reinstate, delete.
 
 The three share one blueprint factory because they differ only in their schema, table and filters. Records are
 validated by the same marshmallow schemas as the problem format (``models.schemas``), so whatever the API accepts
-a round can solve. Advisers' home coordinates are personal data: only admins get them back.
+a round can solve. Advisers' home coordinates are personal data: only admins get them back, so a PUT that leaves
+the position out (no lat, lon or postcode) keeps the stored one, and a Hub Lead can PUT back what it read.
+
+A record that leaves (a school closes, an adviser stops volunteering, an employer withdraws) is retired: no new
+solve sees it, lists hide it unless ``?retired=true``, and its row stays for the rounds that name it. Only a record
+with no history (never proposed, never anyone's current partner) can be deleted. Every change is an audit event.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from typing import Any
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 from sqlalchemy import func, or_, select
 
 from api.auth import principal, require, visible_hub
@@ -20,6 +26,7 @@ from api.context import db
 from api.errors import ApiError
 from api.imports import parse_upload
 from models import tables as t
+from models.audit import Action, changed_fields, record_event
 from models.errors import faults_from_marshmallow
 from models.repository import FIELDS, columns, new_row
 from models.schemas import (
@@ -34,12 +41,18 @@ from models.schemas import (
 
 PRIVATE = {"advisers": ("lat", "lon")}
 PUBLISHED = ("current_advisers", "current_cornerstones")
+LOCATED = ("schools", "advisers")  # records with lat, lon (or a postcode) of their own
 
 
 class PageArgs(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))  # offset fits 64 bits
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
     q = text(100, metadata={"description": "id or name contains"})
+    retired = fields.Boolean(load_default=False, metadata={"description": "true: retired records too"})
+
+
+class RetireSchema(Schema):
+    reason = text(200, 1, load_default=None, metadata={"description": "kept in the audit log"})
 
 
 class ImportArgs(Schema):
@@ -62,6 +75,7 @@ def _out_schema(collection: str) -> type[Schema]:
     common["hub_id"] = fields.String()
     if collection == "schools":
         common["wave"] = fields.String(allow_none=True)
+    common["retired_at"] = fields.DateTime(allow_none=True, metadata={"description": "None while active; read-only"})
     return Schema.from_dict(common, name=f"{collection.title()}Out")
 
 
@@ -83,6 +97,7 @@ def record_blueprint(collection: str, schema: type[Schema], table: Any, filters:
         collection, __name__, url_prefix=f"/hubs/<hub_id>/{collection}", description=f"The {collection} of a hub"
     )
     out = _out_schema(collection)
+    put_schema = _put_schema(collection, schema, table)
     page_args = Schema.from_dict(
         {**PageArgs().fields, **{f: text() for f in filters}}, name=f"{collection.title()}Args"
     )
@@ -95,6 +110,8 @@ def record_blueprint(collection: str, schema: type[Schema], table: Any, filters:
             """List with paging; filter by ``q`` (id or name contains) and exact fields."""
             visible_hub(db(), hub_id)
             query = select(table).where(table.hub_id == hub_id)
+            if not args["retired"]:
+                query = query.where(table.retired_at.is_(None))
             if args.get("q"):
                 like = "%" + args["q"].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
                 query = query.where(or_(table.id.ilike(like, escape="\\"), table.name.ilike(like, escape="\\")))
@@ -117,11 +134,15 @@ def record_blueprint(collection: str, schema: type[Schema], table: Any, filters:
         def post(self, record: Any, hub_id: str) -> dict:
             """Create one record (Hub Leads and admins); its id must be new in the hub."""
             visible_hub(db(), hub_id)
-            require("hub_lead")
-            if _find(table, hub_id, record.id) is not None:
-                raise ApiError(409, f"{collection[:-1].title()} {record.id!r} already exists in hub {hub_id!r}.")
+            who = require("hub_lead")
+            if (found := _find(table, hub_id, record.id)) is not None:
+                retired = " (retired: reinstate it)" if found.retired_at is not None else ""
+                raise ApiError(
+                    409, f"{collection[:-1].title()} {record.id!r} already exists in hub {hub_id!r}{retired}."
+                )
             row = new_row(table, hub_id, columns(record))
             db().add(row)
+            _event(hub_id, who.name, Action.RECORD_CREATED, collection, record.id)
             db().commit()
             return _public(collection, row)
 
@@ -133,17 +154,73 @@ def record_blueprint(collection: str, schema: type[Schema], table: Any, filters:
             visible_hub(db(), hub_id)
             return _public(collection, _get(table, hub_id, record_id))
 
-        @blp.arguments(schema)
+        @blp.arguments(put_schema)
         @blp.response(200, out)
         def put(self, record: Any, hub_id: str, record_id: str) -> dict:
-            """Replace a record (Hub Leads and admins); the body's id must match the URL's."""
+            """Replace a record (Hub Leads and admins); the body's id must match the URL's. What a GET returned
+            can be sent back: read-only fields (``hub_id``, ``wave``, ``retired_at``) may be left as they were, and
+            a body without lat, lon and postcode keeps the stored position (hidden from non-admins)."""
             visible_hub(db(), hub_id)
-            require("hub_lead")
+            who = require("hub_lead")
             row = _get(table, hub_id, record_id)
             if record.id != record_id:
                 raise ApiError(422, "The body's id must match the URL's.", details={"id": [record.id]})
-            for key, value in columns(record).items():
+            values = columns(record)
+            changed = changed_fields(row, values)
+            for key, value in values.items():
                 setattr(row, key, value)
+            if changed:
+                _event(hub_id, who.name, Action.RECORD_UPDATED, collection, record_id, {"changed": changed})
+            db().commit()
+            return _public(collection, row)
+
+        @blp.response(204)
+        def delete(self, hub_id: str, record_id: str) -> None:
+            """Delete a record that has no history (Hub Leads and admins); 409 naming its history otherwise, when
+            it should be retired instead."""
+            visible_hub(db(), hub_id)
+            who = require("hub_lead")
+            row = _get(table, hub_id, record_id)
+            if reasons := history(collection, hub_id, record_id):
+                raise ApiError(
+                    409,
+                    f"{collection[:-1].title()} {record_id!r} has history ({'; '.join(reasons)}): retire it instead.",
+                    details={"history": reasons},
+                )
+            db().delete(row)
+            _event(hub_id, who.name, Action.RECORD_DELETED, collection, record_id)
+            db().commit()
+
+    @blp.route("/<record_id>/retire")
+    class Retire(MethodView):
+        @blp.arguments(RetireSchema)
+        @blp.response(200, out)
+        def post(self, body: dict, hub_id: str, record_id: str) -> dict:
+            """Retire a record that left (Hub Leads and admins): no new solve pairs it, its history stays readable.
+            A retired adviser's or employer's published pairings end at the next round, which pairs the school anew."""
+            visible_hub(db(), hub_id)
+            who = require("hub_lead")
+            row = _get(table, hub_id, record_id)
+            if row.retired_at is not None:
+                raise ApiError(409, f"{collection[:-1].title()} {record_id!r} is already retired.")
+            row.retired_at = t.now()
+            details = {"reason": body["reason"]} if body["reason"] else {}
+            _event(hub_id, who.name, Action.RECORD_RETIRED, collection, record_id, details)
+            db().commit()
+            return _public(collection, row)
+
+    @blp.route("/<record_id>/reinstate")
+    class Reinstate(MethodView):
+        @blp.response(200, out)
+        def post(self, hub_id: str, record_id: str) -> dict:
+            """Make a retired record active again (Hub Leads and admins): the next solve may pair it."""
+            visible_hub(db(), hub_id)
+            who = require("hub_lead")
+            row = _get(table, hub_id, record_id)
+            if row.retired_at is None:
+                raise ApiError(409, f"{collection[:-1].title()} {record_id!r} is not retired.")
+            row.retired_at = None
+            _event(hub_id, who.name, Action.RECORD_REINSTATED, collection, record_id)
             db().commit()
             return _public(collection, row)
 
@@ -155,16 +232,17 @@ def record_blueprint(collection: str, schema: type[Schema], table: Any, filters:
             """Import a JSON list or a CSV file as a whole: every row valid, or 422 naming each bad row and field
             and nothing written. Existing ids are updated, new ones created, in one transaction."""
             visible_hub(db(), hub_id)
-            require("hub_lead")
+            who = require("hub_lead")
             rows = parse_upload(request, collection, args["format"])
             records = _validate_rows(collection, schema, rows)
-            return import_records(hub_id, table, records, args.get("wave"))
+            return import_records(hub_id, table, records, args.get("wave"), actor=who.name)
 
     return blp
 
 
-def import_records(hub_id: str, table: Any, records: list[Any], wave: str | None = None) -> dict:
-    """Upsert validated records by id in the current session and commit; returns the counts."""
+def import_records(hub_id: str, table: Any, records: list[Any], wave: str | None = None, *, actor: str) -> dict:
+    """Upsert validated records by id in the current session, record the import's event and commit; returns the
+    counts. A retired record that is imported again is updated and stays retired (reinstating is its own step)."""
     existing = {r.id: r for r in db().scalars(select(table).where(table.hub_id == hub_id))}
     created = updated = 0
     for record in records:
@@ -181,6 +259,8 @@ def import_records(hub_id: str, table: Any, records: list[Any], wave: str | None
                     continue  # an import never clears published pairings: publishing a round changes them
                 setattr(row, key, value)
             updated += 1
+    details = {"created": created, "updated": updated, **({"wave": wave} if wave is not None else {})}
+    record_event(db(), hub_id, actor, Action.RECORDS_IMPORTED, table.__tablename__, details)
     db().commit()
     return {"created": created, "updated": updated}
 
@@ -219,10 +299,76 @@ def _public(collection: str, row: Any) -> dict[str, Any]:
     data["hub_id"] = row.hub_id
     if collection == "schools":
         data["wave"] = row.wave
+    data["retired_at"] = row.retired_at
     if principal().role != "admin":
         for name in PRIVATE.get(collection, ()):
             data.pop(name, None)
     return data
+
+
+def _put_schema(collection: str, schema: type[Schema], table: Any) -> type[Schema]:
+    """The record schema of a PUT: the body may be what a GET of the record returned (see ``as_written``)."""
+
+    def _as_read(self: Schema, data: Any, **_: Any) -> Any:
+        view = request.view_args or {}
+        row = _find(table, view.get("hub_id", ""), view.get("record_id", ""))
+        return as_written(collection, row, data) if row is not None and isinstance(data, dict) else data
+
+    return type(f"{collection.title()}PutSchema", (schema,), {"_as_read": pre_load(_as_read)})
+
+
+def as_written(collection: str, row: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """A PUT body as the record schema takes it: read-only fields that still hold the stored value are dropped
+    (any other value is refused, naming the field), and a body without a position gets the stored one."""
+    data = dict(data)
+    shown = _read_only(collection, row)
+    for name in [n for n in shown if n in data]:
+        if data.pop(name) != shown[name]:
+            raise ValidationError(f"Read-only: it is {shown[name]!r} and cannot be changed here.", name)
+    if collection in LOCATED and not any(data.get(k) is not None for k in ("lat", "lon", "postcode")):
+        data["lat"], data["lon"] = row.lat, row.lon
+    return data
+
+
+def _read_only(collection: str, row: Any) -> dict[str, Any]:
+    """The fields a GET shows that a PUT cannot change, as the GET shows them."""
+    shown = {"hub_id": row.hub_id, "retired_at": row.retired_at.isoformat() if row.retired_at else None}
+    if collection == "schools":
+        shown["wave"] = row.wave
+    return shown
+
+
+def history(collection: str, hub_id: str, record_id: str) -> list[str]:
+    """Why a record cannot simply be deleted: the rounds that proposed it and the schools it is paired with now."""
+    reasons = []
+    column = t.Proposal.school_id if collection == "schools" else t.Proposal.partner_id
+    terms = list(
+        db().scalars(
+            select(t.Round.term)
+            .join(t.Proposal, t.Proposal.round_id == t.Round.id)
+            .where(t.Round.hub_id == hub_id, column == record_id)
+            .distinct()
+            .order_by(t.Round.term)
+        )
+    )
+    if terms:
+        reasons.append("proposed in round(s) " + ", ".join(terms))
+    if collection == "schools":
+        if _get(t.School, hub_id, record_id).pairings:
+            reasons.append("has published pairings")
+    else:
+        paired = list(db().scalars(
+            select(t.School.id).join(t.Pairing, t.Pairing.school_pk == t.School.pk)
+            .where(t.Pairing.hub_id == hub_id, t.Pairing.partner_id == record_id).order_by(t.School.id)
+        ))
+        if paired:
+            reasons.append("the current partner of " + ", ".join(paired))
+    return reasons
+
+
+def _event(hub_id: str, actor: str, action: Action, collection: str, record_id: str,
+           details: dict[str, Any] | None = None) -> None:
+    record_event(db(), hub_id, actor, action, f"{collection}/{record_id}", details)
 
 
 def _filter(table: Any, name: str, value: str) -> Any:

@@ -21,6 +21,7 @@ from api.context import db, jobs
 from api.errors import ApiError
 from api.records import _validate_rows, import_records
 from models import tables as t
+from models.audit import Action, record_event
 from models.domain import Policy
 from models.lifecycle import JOB_OVER, ProposalState, RoundState, editable, move_round
 from models.repository import publish
@@ -181,6 +182,8 @@ class HubRounds(MethodView):
             created_by=who.name,
         )
         db().add(round_)
+        db().flush()
+        record_event(db(), hub_id, who.name, Action.ROUND_CREATED, f"rounds/{round_.id}", {"term": round_.term})
         db().commit()
         return round_view(round_)
 
@@ -197,9 +200,15 @@ class RoundItem(MethodView):
     def patch(self, body: dict, round_id: int) -> dict:
         """Change the policy of a round that is not solving or published (Hub Leads)."""
         round_ = visible_round(round_id)
-        require("hub_lead")
+        who = require("hub_lead")
         editable(round_)
-        round_.policy = _policy_dict(body["policy"])
+        old, new = round_.policy, _policy_dict(body["policy"])
+        round_.policy = new
+        changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        if changed:
+            record_event(
+                db(), round_.hub_id, who.name, Action.ROUND_POLICY_CHANGED, f"rounds/{round_id}", {"changed": changed}
+            )
         db().commit()
         return round_view(round_)
 
@@ -220,6 +229,7 @@ class RoundSolve(MethodView):
 def start_solve(round_: t.Round, wait: float) -> Any:
     """Queue the round's solve, send it to the workers after commit, optionally wait for it."""
     job = jobs().submit(db(), round_, requested_by=principal().name)
+    record_event(db(), round_.hub_id, principal().name, Action.SOLVE_STARTED, f"rounds/{round_.id}", {"job": job.id})
     db().commit()
     jobs().send(job.id)
     if args_wait := min(wait, current_app.config["SYNC_SOLVE_SECONDS"]):
@@ -247,7 +257,7 @@ class RoundPublish(MethodView):
         """Publish a round whose every proposal is decided: its kept pairings become the schools' current
         advisers and Cornerstone Employers, the continuity of the next term (Hub Leads)."""
         round_ = visible_round(round_id)
-        require("hub_lead")
+        who = require("hub_lead")
         if round_.state != RoundState.PROPOSED:
             move_round(round_, RoundState.PUBLISHED)  # raises the lifecycle's reason
         undecided = db().scalar(
@@ -262,6 +272,7 @@ class RoundPublish(MethodView):
         outcome = publish(db(), round_)
         round_.published_at = t.now()
         round_.summary = {**round_.summary, "published": outcome}
+        record_event(db(), round_.hub_id, who.name, Action.ROUND_PUBLISHED, f"rounds/{round_id}", outcome)
         db().commit()
         return round_view(round_)
 
@@ -300,7 +311,7 @@ class HubWaves(MethodView):
         if db().scalar(select(t.Round).where(t.Round.hub_id == hub_id, t.Round.term == term)):
             raise ApiError(409, f"Hub {hub_id!r} already has a round for {term!r}.")
         policy = body.get("policy") or _latest_policy(hub_id)
-        imported = import_records(hub_id, t.School, records, body["wave"])
+        imported = import_records(hub_id, t.School, records, body["wave"], actor=who.name)
         round_ = t.Round(
             hub_id=hub_id,
             term=term,
@@ -310,6 +321,9 @@ class HubWaves(MethodView):
             summary={"wave": body["wave"], "imported": imported},
         )
         db().add(round_)
+        db().flush()
+        details = {"term": term, "wave": body["wave"]}
+        record_event(db(), hub_id, who.name, Action.ROUND_CREATED, f"rounds/{round_.id}", details)
         db().commit()
         return start_solve(round_, args["wait"])
 

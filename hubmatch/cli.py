@@ -27,6 +27,7 @@ from models import Problem, ProblemError, Solution, dump_solution, load_previous
 # matcher.solvers.SOLVERS (a test keeps them equal): importing the solvers here would load OR-Tools and scipy
 # before the input is read, which ``solve`` overlaps with validation instead.
 SOLVERS = ("auto", "flow", "cpsat", "mip")
+CLI_ACTOR = "cli"  # the actor of the audit events of the command line (it runs with the database's own rights)
 
 
 class InputError(Exception):
@@ -120,7 +121,12 @@ def _parser() -> argparse.ArgumentParser:
     tc.add_argument("--role", required=True, choices=("admin", "hub_lead", "coordinator", "read_only"))
     tc.add_argument("--hub", help="the hub the token is scoped to (all but admin)")
     tc.add_argument("--name", help="who holds it (recorded with every decision)")
+    tc.add_argument("--expires-in", type=int, metavar="DAYS", help="refuse it after this many days (default never)")
     tc.set_defaults(run=_token_create)
+    tok.add_parser("list", help="list tokens (never their secrets)").set_defaults(run=_token_list)
+    tr = tok.add_parser("revoke", help="revoke a token: refused by every server from its next request on")
+    tr.add_argument("token", metavar="ID|NAME", help="the token's id, or its name if no other live token has it")
+    tr.set_defaults(run=_token_revoke)
 
     dbp = sub.add_parser("db", help="database").add_subparsers(required=True, metavar="ACTION")
     dbp.add_parser("upgrade", help="apply the migrations to HUBMATCH_DATABASE_URL").set_defaults(run=_db_upgrade)
@@ -232,17 +238,90 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _token_create(args: argparse.Namespace) -> int:
-    from api.auth import create_token
+    from api.auth import TokenError, issue_token, token_details
+    from models.audit import Action, record_event
+    from models.store import make_engine, migrate, session_factory, transaction
+
+    if args.expires_in is not None and args.expires_in < 1:
+        raise InputError("--expires-in: give a number of days, 1 or more")
+    migrate()
+    expires_at = _days_from_now(args.expires_in) if args.expires_in is not None else None
+    try:
+        with transaction(session_factory(make_engine())) as session:
+            name = args.name or f"{args.role}@{args.hub or 'all'}"
+            row, token = issue_token(session, name, args.role, args.hub, expires_at)
+            record_event(session, None, CLI_ACTOR, Action.TOKEN_CREATED, f"tokens/{row.id}", token_details(row))
+    except TokenError as err:
+        raise InputError(str(err)) from None
+    print(token)
+    return 0
+
+
+def _token_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from models import tables as t
+    from models.store import make_engine, migrate, session_factory, transaction
+
+    migrate()
+    with transaction(session_factory(make_engine())) as session:
+        rows = list(session.scalars(select(t.Token).order_by(t.Token.id)))
+        lines = [(str(r.id), r.name, r.role, r.hub_id or "-", _when(r.created_at), _when(r.expires_at),
+                  _when(r.revoked_at) if r.revoked else "no") for r in rows]
+    header = ("ID", "NAME", "ROLE", "HUB", "CREATED", "EXPIRES", "REVOKED")
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    for row in [header, *lines]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    from api.auth import TokenError, revoke_token, token_details
+    from models.audit import Action, record_event
     from models.store import make_engine, migrate, session_factory, transaction
 
     migrate()
     try:
         with transaction(session_factory(make_engine())) as session:
-            token = create_token(session, args.name or f"{args.role}@{args.hub or 'all'}", args.role, args.hub)
-    except ValueError as err:
+            row = _find_token(session, args.token)
+            revoke_token(row)
+            record_event(session, None, CLI_ACTOR, Action.TOKEN_REVOKED, f"tokens/{row.id}", token_details(row))
+    except TokenError as err:
         raise InputError(str(err)) from None
-    print(token)
+    print(f"token {row.id} ({row.name}) revoked")
     return 0
+
+
+def _find_token(session: Any, key: str) -> Any:
+    """The token with this id, else the one live token with this name; InputError naming why there is none."""
+    from sqlalchemy import select
+
+    from models import tables as t
+
+    if key.isdigit() and (row := session.get(t.Token, int(key))) is not None:
+        return row
+    named = list(session.scalars(select(t.Token).where(t.Token.name == key).order_by(t.Token.id)))
+    live = [r for r in named if not r.revoked]
+    if len(live) == 1:
+        return live[0]
+    if len(live) > 1:
+        ids = ", ".join(str(r.id) for r in live)
+        raise InputError(f"{len(live)} live tokens are named {key!r} (ids {ids}); give the id")
+    if named:
+        raise InputError(f"token {key!r} is already revoked")
+    raise InputError(f"no token with id or name {key!r}")
+
+
+def _days_from_now(days: int) -> Any:
+    from datetime import timedelta
+
+    from models.tables import now
+
+    return now() + timedelta(days=days)
+
+
+def _when(at: Any) -> str:
+    return at.strftime("%Y-%m-%d %H:%M") if at is not None else "-"
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import tables as t
+from models.audit import Action, record_event
 
 
 class RoundState(StrEnum):
@@ -116,8 +117,13 @@ def claim_job(session: Session, job_id: str, **values: Any) -> bool:
 
 
 def finish_job(session: Session, job_id: str, result: dict[str, Any]) -> bool:
-    """Record a running job's success; False (and nothing written) if the supervisor failed it meanwhile."""
-    return _move_if(session, job_id, (JobState.RUNNING,), JobState.SUCCEEDED, finished_at=t.now(), result=result)
+    """Record a running job's success and its audit event; False (nothing written) if the supervisor failed it
+    meanwhile."""
+    if not _move_if(session, job_id, (JobState.RUNNING,), JobState.SUCCEEDED, finished_at=t.now(), result=result):
+        return False
+    counts = {k: result.get(k) for k in ("status", "assignments", "unmatched")}
+    _audit(session, job_id, Action.SOLVE_SUCCEEDED, counts)
+    return True
 
 
 def fail_job(session: Session, job_id: str, message: str, result: dict[str, Any] | None = None) -> bool:
@@ -129,11 +135,20 @@ def fail_job(session: Session, job_id: str, message: str, result: dict[str, Any]
     if not _move_if(session, job_id, JOB_ACTIVE, JobState.FAILED, finished_at=t.now(), message=message[:2000],
                     result=result or {}):
         return False
-    round_id = session.scalar(select(t.Job.round_id).where(t.Job.id == job_id))
-    round_ = session.get(t.Round, round_id)
+    round_ = _audit(session, job_id, Action.SOLVE_FAILED, {"message": message[:2000]})
     if round_ is not None and round_.state == RoundState.SOLVING:
         move_round(round_, RoundState.PROPOSED if round_.solves else RoundState.DRAFT)
     return True
+
+
+def _audit(session: Session, job_id: str, action: Action, details: dict[str, Any]) -> t.Round | None:
+    """A solve's outcome in the audit log, in the transaction that records it, by whoever asked for the solve."""
+    job = session.execute(select(t.Job.round_id, t.Job.requested_by).where(t.Job.id == job_id)).one()
+    round_ = session.get(t.Round, job.round_id)
+    if round_ is not None:
+        record_event(session, round_.hub_id, job.requested_by or "service", action, f"rounds/{round_.id}",
+                     {"job": job_id, **details})
+    return round_
 
 
 def _move_if(session: Session, job_id: str, here: tuple[JobState, ...], to: JobState, **values: Any) -> bool:

@@ -65,23 +65,32 @@ def record_dict(collection: str, row: Any) -> dict[str, Any]:
 
 
 def problem_document(session: Session, round_: t.Round) -> dict[str, Any]:
-    """The problem-format document of a round: the hub's records, the round's policy, decisions as pair rules."""
+    """The problem-format document of a round: the hub's active records, the round's policy, decisions as pair rules.
+
+    Retired records are left out, with the decisions that name them; schools keep naming a retired current partner
+    (history the validator ignores), so the solve reports that pairing as changed and gives the school a new one.
+    """
     hub = session.get(t.Hub, round_.hub_id)
     assert hub is not None
     records = {
         collection: [
             record_dict(collection, r)
-            for r in session.scalars(select(table).where(table.hub_id == hub.id).order_by(table.id))
+            for r in session.scalars(
+                select(table).where(table.hub_id == hub.id, table.retired_at.is_(None)).order_by(table.id)
+            )
         ]
         for collection, table in RECORD_TABLES.items()
     }
-    decided = list(
-        session.scalars(
+    active = {r["id"] for rows in records.values() for r in rows}  # retired records take no new pairings
+    decided = [
+        p
+        for p in session.scalars(
             select(t.Proposal)
             .where(t.Proposal.round_id == round_.id, t.Proposal.state.in_((*KEPT, ProposalState.REJECTED)))
             .order_by(t.Proposal.id)
         )
-    )
+        if p.school_id in active and p.partner_id in active
+    ]
     pairs = [
         {
             "school": p.school_id,

@@ -4,6 +4,10 @@ The domain objects in ``models.domain`` stay free of the database; ``models.repo
 Every hub-owned row carries ``hub_id`` so that scoping a token to a hub is one filter. Records keep the external ids
 of the problem format (a school's "URN119707", an adviser's "A00012") unique within their hub, so imports, exports
 and solutions speak the same ids as files do.
+
+A record leaves by being retired, not deleted, once it has history: ``retired_at`` is when the school closed, the
+adviser stopped volunteering or the employer withdrew. A retired record takes no new pairings (no new solve sees
+it) but its row stays, so old rounds' proposals, decisions and exports still name it.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class School(Base):
     needs: Mapped[list[Any]] = mapped_column(default=list)
     load: Mapped[float] = mapped_column(default=1.0)
     wave: Mapped[str | None] = mapped_column(String(64))
+    retired_at: Mapped[datetime | None]  # None while active; see the module docstring
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
     pairings: Mapped[list[Pairing]] = relationship(
         back_populates="school", cascade="all, delete-orphan", lazy="selectin", order_by="Pairing.id"
@@ -143,6 +148,7 @@ class Adviser(Base):
     capacity: Mapped[int] = mapped_column(default=1)
     conflicts: Mapped[list[Any]] = mapped_column(default=list)
     unavailable: Mapped[bool] = mapped_column(default=False)
+    retired_at: Mapped[datetime | None]  # None while active; see the module docstring
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
 
 
@@ -158,6 +164,7 @@ class Employer(Base):
     sites: Mapped[list[Any]] = mapped_column(default=list)
     capacity: Mapped[float]
     max_travel_km: Mapped[float | None]
+    retired_at: Mapped[datetime | None]  # None while active; see the module docstring
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
 
 
@@ -281,4 +288,25 @@ class Token(Base):
     role: Mapped[str] = mapped_column(String(16))
     hub_id: Mapped[str | None] = mapped_column(ForeignKey("hubs.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(default=now)
+    expires_at: Mapped[datetime | None]  # None: never expires
     revoked: Mapped[bool] = mapped_column(default=False)
+    revoked_at: Mapped[datetime | None]
+
+
+class Event(Base):
+    """The audit log of every change: who (``actor``), when (``at``), what (``action`` on ``subject``, ``details``).
+
+    ``hub_id`` is the hub the change belongs to, None for changes outside any hub (tokens). Rows are only ever
+    inserted, through ``models.audit.record_event``; the ORM refuses to update or delete them.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_hub_id_id", "hub_id", "id"), Index("ix_events_action", "action"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hub_id: Mapped[str | None] = mapped_column(ForeignKey("hubs.id", ondelete="CASCADE"))
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    at: Mapped[datetime] = mapped_column(default=now)

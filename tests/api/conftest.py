@@ -158,30 +158,6 @@ def caller(app: Flask) -> Callable[..., Caller]:
     return make
 
 
-class TokenClock:
-    """A clock for the app's token cache that only moves when the test says so."""
-
-    def __init__(self, ttl_s: float):
-        self.now, self.ttl_s = 1000.0, ttl_s
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def token_clock(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[TokenClock]:
-    """The app's token cache on a ``TokenClock``; emptied before and after, so no entry is dated by two clocks."""
-    cache = app.extensions["hubmatch.tokens"]
-    clock = TokenClock(cache.ttl_s)
-    cache.clear()
-    monkeypatch.setattr(cache, "clock", clock)
-    yield clock
-    cache.clear()
-
-
 @pytest.fixture(scope="session")
 def bearer(app: Flask) -> Callable[[str | None], Caller]:
     """``bearer(token)``: a client that sends this token, whatever it is."""

@@ -1,5 +1,5 @@
 """The fast read path: proposal reads equal to what ``ProposalSchema`` dumps, the orjson JSON provider, orjson for
-JSON columns, the token cache's bound on revoked tokens, and pooled PostgreSQL connections the server closed."""
+JSON columns, and pooled PostgreSQL connections the server closed."""
 
 from __future__ import annotations
 
@@ -15,11 +15,10 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from sqlalchemy import select
 
-from api.auth import Principal, TokenCache, create_token, digest
 from api.jsonio import OrjsonProvider, StoredJSON
 from api.proposals import ProposalPageSchema, ProposalSchema
 from models import tables as t
-from models.store import json_loads, transaction
+from models.store import json_loads
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 ORDER = (t.Proposal.school_id, t.Proposal.role, t.Proposal.id)
@@ -148,99 +147,6 @@ def test_json_columns_read_exactly_as_the_standard_library():
                  '{"x": NaN, "y": Infinity}', '"\\u00e9"', '{"a": 1, "a": 2}', "1e400"):
         for raw in (text, text.encode(), memoryview(text.encode())):
             assert repr(json_loads(raw)) == repr(json.loads(text)), text
-
-
-# --- the token cache -------------------------------------------------------------------------------------------------
-
-
-def test_token_cache_keeps_an_entry_for_its_ttl_from_before_the_lookup():
-    now = [0.0]
-    cache = TokenCache(5.0, clock=lambda: now[0])
-    who = Principal("reader", "read_only", "lancashire")
-    cache.put("k", who, read_at=0.0)
-    now[0] = 4.99
-    assert cache.get("k") is who
-    now[0] = 5.0
-    assert cache.get("k") is None and len(cache) == 0  # expired entries go
-    cache.put("slow", who, read_at=1.0)  # a lookup that started at 1 s and ended at 5.5 s
-    now[0] = 5.5
-    assert cache.get("slow") is who
-    now[0] = 6.0
-    assert cache.get("slow") is None  # 5 s after the read started, not after it ended
-    off = TokenCache(0.0, clock=lambda: now[0])
-    off.put("k", who, read_at=now[0])
-    assert off.get("k") is None and len(off) == 0
-
-
-def test_token_cache_is_bounded():
-    now = [0.0]
-    cache = TokenCache(5.0, clock=lambda: now[0])
-    cache.MAX_ENTRIES = 3
-    who = Principal("x", "admin", None)
-    for key in "abc":
-        cache.put(key, who, read_at=0.0)
-    now[0] = 2.0
-    cache.put("d", who, read_at=2.0)  # full of fresh entries: all go
-    assert len(cache) == 1 and cache.get("d") is who
-    cache.put("e", who, read_at=2.0)
-    cache.put("f", who, read_at=2.0)
-    now[0] = 6.5  # d, e, f read at 2 s: expired, dropped when the next entry needs room
-    cache.put("g", who, read_at=6.5)
-    assert len(cache) == 1 and cache.get("g") is who
-
-
-def test_revoked_or_deleted_tokens_are_refused_once_the_ttl_passes(app, caller, make_hub, db, token_clock,
-                                                                 expect_error):
-    hub = make_hub("tiny")
-    cache = app.extensions["hubmatch.tokens"]
-    revoked, deleted, kept = (caller(role, hub) for role in ("coordinator", "read_only", "read_only"))
-    for who in (revoked, deleted, kept):
-        assert who.get(f"/hubs/{hub}").status_code == 200
-        assert cache.get(digest(who.token)) is not None
-    with db() as session:
-        session.scalar(select(t.Token).where(t.Token.name == revoked.name)).revoked = True
-        session.delete(session.scalar(select(t.Token).where(t.Token.name == deleted.name)))
-    token_clock.advance(token_clock.ttl_s - 0.01)
-    assert revoked.get(f"/hubs/{hub}").status_code == 200  # within the TTL of the last lookup: documented
-    token_clock.advance(0.01)
-    for who in (revoked, deleted):
-        expect_error(who.get(f"/hubs/{hub}"), 401, "unauthorized", "The API token is not valid.")
-        assert cache.get(digest(who.token)) is None
-    assert kept.get(f"/hubs/{hub}").status_code == 200  # read again from the database, cached again
-    assert cache.get(digest(kept.token)) == Principal(kept.name, "read_only", hub)
-
-
-def test_wrong_tokens_are_never_cached_and_new_ones_work_at_once(app, caller, bearer, make_hub, token_clock,
-                                                                 expect_error):
-    hub = make_hub("tiny")
-    cache = app.extensions["hubmatch.tokens"]
-    for _ in range(3):
-        expect_error(bearer("hm_not-a-token").get(f"/hubs/{hub}"), 401, "unauthorized")
-    assert len(cache) == 0
-    assert caller("hub_lead", hub).get(f"/hubs/{hub}").status_code == 200
-
-
-def test_cached_principals_keep_every_access_rule(caller, make_hub, token_clock, expect_error):
-    mine, theirs = make_hub("tiny", prefix="mine"), make_hub("tiny", prefix="theirs")
-    reader, lead = caller("read_only", mine), caller("hub_lead", mine)
-    for _ in range(2):  # the second time from the cache
-        assert reader.get(f"/hubs/{mine}").status_code == 200
-        expect_error(reader.get(f"/hubs/{theirs}"), 404, "not_found")
-        expect_error(reader.post(f"/hubs/{mine}/rounds", json={"term": "t1"}), 403, "forbidden")
-        expect_error(lead.get(f"/hubs/{theirs}/rounds"), 404, "not_found")
-
-
-def test_without_the_cache_a_revoked_token_is_refused_at_once(new_app, make_hub, db, expect_error):
-    app = new_app(TOKEN_CACHE_SECONDS=0)
-    hub = make_hub("tiny")
-    with transaction(app.extensions["hubmatch.sessions"]) as session:
-        token = create_token(session, f"uncached@{hub}", "read_only", hub)
-    client, headers = app.test_client(), {"Authorization": f"Bearer {token}"}
-    assert client.get(f"/hubs/{hub}", headers=headers).status_code == 200
-    with db() as session:
-        session.scalar(select(t.Token).where(t.Token.name == f"uncached@{hub}")).revoked = True
-    expect_error(client.get(f"/hubs/{hub}", headers=headers), 401, "unauthorized")
-    assert len(app.extensions["hubmatch.tokens"]) == 0
 
 
 # --- pooled connections the server closed (no pre-ping) --------------------------------------------------------------

@@ -70,6 +70,7 @@ def test_school_create_read_replace(admin, caller, make_hub, expect_error):
         "current_cornerstones": [],
         "hub_id": hub,
         "wave": None,
+        "retired_at": None,
     }
     assert reply.json == expected
     assert lead.get(f"/hubs/{hub}/schools/S1").json == expected
@@ -224,6 +225,7 @@ def test_adviser_create_read_replace_and_privacy_of_home(admin, caller, make_hub
         "conflicts": [],
         "unavailable": False,
         "hub_id": hub,
+        "retired_at": None,
     }
     assert reply.json == public  # no lat/lon for a hub lead, even of what they just sent
     assert lead.get(f"/hubs/{hub}/advisers/A1").json == public
@@ -251,7 +253,7 @@ def test_employer_create_read_replace_list(admin, make_hub, expect_error):
     }
     reply = admin.post(f"/hubs/{hub}/employers", json=employer)
     assert reply.status_code == 201
-    expected = {**employer, "max_travel_km": None, "hub_id": hub, "capacity": 4.0}
+    expected = {**employer, "max_travel_km": None, "hub_id": hub, "capacity": 4.0, "retired_at": None}
     assert reply.json == expected
     two_sites = {**employer, "sites": [{"lat": 53.7, "lon": -2.5}, {"lat": 54.0, "lon": -2.8}], "capacity": 2.5}
     assert admin.put(f"/hubs/{hub}/employers/E1", json=two_sites).json == {**expected, **two_sites}
