@@ -21,6 +21,7 @@ from api.errors import ApiError
 from api.records import _validate_rows, import_records
 from models import tables as t
 from models.domain import Policy
+from models.privacy import coarse_summary, sees_homes
 from models.lifecycle import JOB_OVER, ProposalState, RoundState, editable, move_round
 from models.repository import publish
 from models.schemas import PolicySchema, SchoolSchema
@@ -126,15 +127,17 @@ def round_view(round_: t.Round) -> dict[str, Any]:
         )
         .all()
     )
-    return {**{c.key: getattr(round_, c.key) for c in t.Round.__table__.columns}, "proposals": counts}
+    view = {**{c.key: getattr(round_, c.key) for c in t.Round.__table__.columns}, "proposals": counts}
+    return view if sees_homes(principal().role) else {**view, "summary": coarse_summary(round_.summary)}
 
 
 def job_view(job: t.Job) -> dict[str, Any]:
-    return {
+    view = {
         **{c.key: getattr(job, c.key) for c in t.Job.__table__.columns if c.key != "pid"},
         "url": url_for("rounds.JobItem", job_id=job.id),
         "round_url": url_for("rounds.RoundItem", round_id=job.round_id),
     }
+    return view if sees_homes(principal().role) else {**view, "result": coarse_summary(job.result)}
 
 
 def _policy_dict(policy: Any) -> dict[str, Any]:

@@ -117,6 +117,7 @@ def test_proposal_get_has_its_etag_and_explanation(lancashire_round, expect_erro
         "cost",
         "components",
         "distance_km",
+        "distance_band",  # a reader sees an adviser's distance as its band (models.privacy)
         "alternatives",
         "state",
         "reason",
@@ -124,6 +125,7 @@ def test_proposal_get_has_its_etag_and_explanation(lancashire_round, expect_erro
         "decided_at",
         "version",
     }
+    assert reply.json["distance_km"] is None and reply.json["distance_band"].endswith(" km")
     assert reply.json["cost"] == pytest.approx(sum(reply.json["components"].values()), abs=0.005)  # parts: 3 dp
     expect_error(reader.get("/proposals/987654321"), 404, "not_found", "No proposal 987654321.")
 
