@@ -50,7 +50,7 @@ class ProposalSchema(Schema):
     role = fields.String()
     cost = fields.Float()
     components = fields.Dict()
-    distance_km = fields.Float(allow_none=True, metadata={"description": "exact to admins; null to others for advisers"})
+    distance_km = fields.Float(allow_none=True, metadata={"description": "exact to admins; null to others (advisers)"})
     distance_band = fields.String(
         allow_none=True, metadata={"description": "an adviser's distance as non-admins see it (models.privacy)"}
     )

@@ -21,8 +21,8 @@ from api.errors import ApiError
 from api.records import _validate_rows, import_records
 from models import tables as t
 from models.domain import Policy
-from models.privacy import coarse_summary, sees_homes
 from models.lifecycle import JOB_OVER, ProposalState, RoundState, editable, move_round
+from models.privacy import coarse_summary, sees_homes
 from models.repository import publish
 from models.schemas import PolicySchema, SchoolSchema
 
