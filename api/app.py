@@ -10,7 +10,7 @@ from flask_smorest import Api
 from flask_smorest.spec.plugins import integerconverter2paramschema
 from werkzeug.routing import IntegerConverter
 
-from api import errors
+from api import errors, security
 from api.auth import TokenCache, authenticate
 from api.context import close_session, db
 from api.jsonio import OrjsonProvider
@@ -79,6 +79,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _swagger_assets(app)
     app.before_request(lambda: authenticate(db(), app.extensions["hubmatch.tokens"]))
     app.teardown_appcontext(close_session)
+    security.register(app)
     logging.getLogger("hubmatch").setLevel(logging.INFO)
     return app
 

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, g, make_response, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -62,8 +63,21 @@ def login() -> str:
     return render_template("login.html", next=request.args.get("next", url_for("ui.index")), error=None)
 
 
+def same_origin() -> bool:
+    """Whether a form post comes from this service's own pages: its ``Origin`` (else its ``Referer``) names the
+    request's own host. A post with neither is let through (old browsers; no cross-site form omits both)."""
+    sent = request.headers.get("Origin") or request.headers.get("Referer")
+    if not sent:
+        return True
+    parts = urlsplit(sent)
+    return f"{parts.scheme}://{parts.netloc}" == request.host_url.rstrip("/")
+
+
 @ui.post("/login")
 def login_post() -> BaseResponse | tuple[str, int]:
+    if not same_origin():
+        return render_template("login.html", next=url_for("ui.index"),
+                               error="Sign-in from another site is refused: sign in on this page."), 403
     token = (request.form.get("token") or "").strip()
     target = request.form.get("next") or url_for("ui.index")
     if not target.startswith("/ui"):
