@@ -10,7 +10,7 @@ from flask_smorest import Api
 from flask_smorest.spec.plugins import integerconverter2paramschema
 from werkzeug.routing import IntegerConverter
 
-from api import errors
+from api import errors, security
 from api.auth import authenticate
 from api.context import close_session
 from api.jsonio import OrjsonProvider
@@ -83,6 +83,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _swagger_assets(app)
     app.before_request(authenticate)
     app.teardown_appcontext(close_session)
+    security.register(app)
     logging.getLogger("hubmatch").setLevel(logging.INFO)
     return app
 

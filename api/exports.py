@@ -12,12 +12,14 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from api.auth import visible_hub
+from api.auth import principal, visible_hub
 from api.context import db
+from api.proposals import for_viewer, orm_dict
 from api.rounds import visible_round
 from matcher.geo import haversine_km
 from models import tables as t
 from models.lifecycle import ProposalState
+from models.privacy import band_label, sees_homes
 
 blp = Blueprint("exports", __name__, description="CSV and JSON exports for Hub Leads' reports")
 BLUEPRINTS = [blp]
@@ -79,22 +81,24 @@ class RoundExport(MethodView):
     @blp.arguments(FormatArgs, location="query")
     @blp.response(200)
     def get(self, args: dict, round_id: int) -> Response:
-        """The round's proposals (rejected ones left out), one row per school, with distances and total score."""
+        """The round's proposals (rejected ones left out), one row per school, with distances and total score
+        (for non-admins, advisers' distances as bands and scores derived from them)."""
         round_ = visible_round(round_id)
         names = dict(db().execute(select(t.School.id, t.School.name).where(t.School.hub_id == round_.hub_id)).all())
         rows: dict[str, dict[str, Any]] = {s: _blank_round_row(s, n) for s, n in sorted(names.items())}
-        for p in db().scalars(
+        kept = db().scalars(
             select(t.Proposal)
             .where(t.Proposal.round_id == round_id, t.Proposal.state != ProposalState.REJECTED)
             .order_by(t.Proposal.id)
-        ):
-            row = rows.setdefault(p.school_id, _blank_round_row(p.school_id, ""))
-            row["score"] = round(row["score"] + p.cost, 4)
-            km = None if p.distance_km is None else round(p.distance_km, 2)
-            role = "advisers" if p.role == "adviser" else "cornerstones"  # every partner of the role, in order
-            row[role].append(p.partner_id)
-            row[f"{p.role}_states"].append(p.state)
-            row[f"{p.role}_km"].append(km)
+        )
+        for p in for_viewer([orm_dict(p) for p in kept], round_.hub_id):
+            row = rows.setdefault(p["school_id"], _blank_round_row(p["school_id"], ""))
+            row["score"] = round(row["score"] + p["cost"], 4)
+            km = p.get("distance_band") if p["distance_km"] is None else round(p["distance_km"], 2)
+            role = "advisers" if p["role"] == "adviser" else "cornerstones"  # every partner of the role, in order
+            row[role].append(p["partner_id"])
+            row[f"{p['role']}_states"].append(p["state"])
+            row[f"{p['role']}_km"].append(km)
         for u in db().scalars(select(t.Unmatched).where(t.Unmatched.round_id == round_id)):
             rows[u.school_id]["unmatched"].append(f"{u.role}:{u.reason}")
         return respond(list(rows.values()), ROUND_COLUMNS, args["format"], f"round-{round_id}")
@@ -120,8 +124,10 @@ class HubPairings(MethodView):
     @blp.arguments(FormatArgs, location="query")
     @blp.response(200)
     def get(self, args: dict, hub_id: str) -> Response:
-        """The hub's published pairings (each school's current adviser and Cornerstone Employers) with distances."""
+        """The hub's published pairings (each school's current adviser and Cornerstone Employers) with distances
+        (an adviser's as a band for non-admins)."""
         visible_hub(db(), hub_id)
+        adviser_km = _km if sees_homes(principal().role) else _km_band
         advisers = {a.id: a for a in db().scalars(select(t.Adviser).where(t.Adviser.hub_id == hub_id))}
         employers = {e.id: e for e in db().scalars(select(t.Employer).where(t.Employer.hub_id == hub_id))}
         rows = []
@@ -133,7 +139,7 @@ class HubPairings(MethodView):
                     "school_name": s.name,
                     "wave": s.wave,
                     "advisers": [p.partner_id for p in mine["adviser"]],
-                    "adviser_km": [_km(s, _home(advisers.get(p.partner_id))) for p in mine["adviser"]],
+                    "adviser_km": [adviser_km(s, _home(advisers.get(p.partner_id))) for p in mine["adviser"]],
                     "adviser_locked": [p.locked for p in mine["adviser"]],
                     "cornerstones": [p.partner_id for p in mine["cornerstone"]],
                     "cornerstone_km": [_km(s, _sites(employers.get(p.partner_id))) for p in mine["cornerstone"]],
@@ -157,3 +163,8 @@ def _km(school: t.School, places: list[tuple[float, float]]) -> float | None:
         return None
     lat, lon = zip(*places, strict=True)
     return round(float(haversine_km([school.lat] * len(lat), [school.lon] * len(lat), lat, lon).min()), 2)
+
+
+def _km_band(school: t.School, places: list[tuple[float, float]]) -> str | None:
+    """The distance from the school to the nearest of the places as a non-admin reads it: its band."""
+    return band_label(_km(school, places))

@@ -16,6 +16,7 @@ and the views keep their schemas for the OpenAPI document.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +32,9 @@ from api.errors import ApiError
 from api.jsonio import StoredJSON
 from api.rounds import visible_round
 from models import tables as t
+from models.domain import Policy
 from models.lifecycle import decidable
+from models.privacy import ADVISER, coarse_proposal, sees_homes
 from models.schemas import (
     MAX_ID_LENGTH,
     MAX_PAGE,
@@ -56,7 +59,10 @@ class ProposalSchema(Schema):
     role = fields.String()
     cost = fields.Float()
     components = fields.Dict()
-    distance_km = fields.Float(allow_none=True)
+    distance_km = fields.Float(allow_none=True, metadata={"description": "exact to admins; null to others (advisers)"})
+    distance_band = fields.String(
+        allow_none=True, metadata={"description": "an adviser's distance as non-admins see it (models.privacy)"}
+    )
     alternatives = fields.List(fields.Dict())
     state = fields.String(metadata={"description": "proposed, approved, rejected, locked"})
     reason = fields.String(allow_none=True)
@@ -107,7 +113,9 @@ class BatchResultSchema(Schema):
 
 PROPOSALS = t.Proposal.__table__
 ROUNDS = t.Round.__table__
-FIELDS = tuple(ProposalSchema().fields)  # every field of the schema is a column of the same name
+DERIVED = ("distance_band",)  # what only the non-admin view adds (models.privacy)
+FIELDS = tuple(f for f in ProposalSchema().fields if f not in DERIVED)  # each a column of the same name
+ADVISERS = t.Adviser.__table__
 STORED_JSON = ("components", "alternatives")  # read as their stored text and written out as they are
 COLUMNS = tuple(
     cast(PROPOSALS.c[name], Text).label(name) if name in STORED_JSON else PROPOSALS.c[name] for name in FIELDS
@@ -137,6 +145,45 @@ def proposal_dict(row: Sequence[Any]) -> dict[str, Any]:
         if item[name] is not None:
             item[name] = StoredJSON(item[name])
     return item
+
+
+def for_viewer(items: list[dict[str, Any]], hub_id: str) -> list[dict[str, Any]]:
+    """The proposals as the caller may see them: as read for an admin; for anyone else, advisers' distances as
+    bands and costs derived from the bands (``models.privacy``), with one query for the radii it needs."""
+    if sees_homes(principal().role) or not any(item["role"] == ADVISER for item in items):
+        return items
+    scales = _distance_scales(items, hub_id)
+    return [coarse_proposal(item, scales) for item in items]
+
+
+def _distance_scales(items: list[dict[str, Any]], hub_id: str) -> dict[str, float]:
+    """Per adviser of these proposals and their alternatives, the distance component per km: the round's
+    distance weight over the adviser's travel radius (its own, else the round's default)."""
+    ids = {item["partner_id"] for item in items if item["role"] == ADVISER}
+    for item in items:
+        if item["role"] == ADVISER:
+            alternatives = item["alternatives"]
+            text = getattr(alternatives, "text", None)
+            ids |= {a["partner"] for a in (json.loads(text) if text is not None else alternatives or [])}
+    round_ids = {item["round_id"] for item in items}
+    with reading() as conn:
+        policies = dict(conn.execute(select(ROUNDS.c.id, ROUNDS.c.policy).where(ROUNDS.c.id.in_(round_ids))).all())
+        radii = dict(
+            conn.execute(
+                select(ADVISERS.c.id, ADVISERS.c.max_travel_km).where(
+                    ADVISERS.c.hub_id == hub_id, ADVISERS.c.id.in_(ids)
+                )
+            ).all()
+        )
+    (policy,) = policies.values()  # the items of one view are of one round
+    weight = float(policy.get("weights", {}).get("distance", Policy().weights.distance))
+    default = float(policy.get("default_max_travel_km", Policy().default_max_travel_km))
+    return {aid: weight / (radii.get(aid) or default) for aid in ids}
+
+
+def orm_dict(proposal: t.Proposal) -> dict[str, Any]:
+    """An ORM proposal as the read path's dicts (for the views that decided and hold ORM objects)."""
+    return {name: getattr(proposal, name) for name in FIELDS}
 
 
 def json_response(payload: Any, headers: dict[str, str] | None = None) -> Response:
@@ -187,6 +234,7 @@ def read_page(round_id: int, args: dict[str, Any]) -> dict[str, Any]:
     if not rows or not principal().sees(rows[0][0]):
         raise ApiError(404, f"No round {round_id}.")
     items = [proposal_dict(row[2:]) for row in rows if row[2] is not None]  # an empty page: one row of NULLs
+    items = for_viewer(items, rows[0][0])
     return {"items": items, "page": page, "per_page": per_page, "total": rows[0][1]}
 
 
@@ -197,7 +245,7 @@ def read_proposal(proposal_id: int) -> dict[str, Any]:
         row = conn.execute(ITEM_QUERY, {"proposal_id": proposal_id}).first()
     if row is None or not principal().sees(row[-1]):
         raise ApiError(404, f"No proposal {proposal_id}.")
-    return proposal_dict(row[:-1])
+    return for_viewer([proposal_dict(row[:-1])], row[-1])[0]
 
 
 def visible_proposal(proposal_id: int) -> t.Proposal:
@@ -266,7 +314,8 @@ class ProposalDecision(MethodView):
             )
         decide(proposal, visible_round(proposal.round_id), body["action"], body.get("reason"), who)
         db().commit()
-        return proposal, 200, {"ETag": etag(proposal)}
+        hub_id = visible_round(proposal.round_id).hub_id
+        return for_viewer([orm_dict(proposal)], hub_id)[0], 200, {"ETag": etag(proposal)}
 
 
 @blp.route("/rounds/<int:round_id>/decisions/batch")
@@ -297,4 +346,4 @@ class BatchDecisions(MethodView):
         for d in body["decisions"]:
             decide(found[d["proposal"]], round_, d["action"], d.get("reason"), who)
         db().commit()
-        return {"decided": len(ids), "proposals": [found[i] for i in ids]}
+        return {"decided": len(ids), "proposals": for_viewer([orm_dict(found[i]) for i in ids], round_.hub_id)}

@@ -24,6 +24,7 @@ from models import tables as t
 from models.audit import Action, record_event
 from models.domain import Policy
 from models.lifecycle import JOB_OVER, ProposalState, RoundState, editable, move_round
+from models.privacy import coarse_summary, sees_homes
 from models.repository import publish
 from models.schemas import MAX_WAIT_S, PolicySchema, SchoolSchema
 from service.jobs import position
@@ -135,20 +136,22 @@ def round_view(round_: t.Round) -> dict[str, Any]:
         )
         .all()
     )
-    return {**{c.key: getattr(round_, c.key) for c in t.Round.__table__.columns}, "proposals": counts}
+    view = {**{c.key: getattr(round_, c.key) for c in t.Round.__table__.columns}, "proposals": counts}
+    return view if sees_homes(principal().role) else {**view, "summary": coarse_summary(round_.summary)}
 
 
 JOB_FIELDS = ("id", "round_id", "kind", "state", "message", "result", "created_at", "started_at", "finished_at")
 
 
 def job_view(job: t.Job) -> dict[str, Any]:
-    """A job as its readers see it: no process ids or host names of the workers."""
-    return {
+    """A job as its readers see it: no process ids or host names of the workers; non-admins' results coarse."""
+    view = {
         **{key: getattr(job, key) for key in JOB_FIELDS},
         "position": position(db(), job),
         "url": url_for("rounds.JobItem", job_id=job.id),
         "round_url": url_for("rounds.RoundItem", round_id=job.round_id),
     }
+    return view if sees_homes(principal().role) else {**view, "result": coarse_summary(job.result)}
 
 
 def _policy_dict(policy: Any) -> dict[str, Any]:

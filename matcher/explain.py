@@ -17,6 +17,7 @@ from matcher.costs import SCALE
 from matcher.geo import km_of_chord, unit_vectors
 from matcher.solvers.base import RoleInput, filled_per_school
 from models.domain import Assignment, Problem, Unmatched
+from models.privacy import ADVISER, band_of
 
 ROLE_WORD = {"adviser": ("adviser", "advisers"), "cornerstone": ("Cornerstone Employer", "Cornerstone Employers")}
 
@@ -140,7 +141,7 @@ def _reason(
     reach = int(g.in_reach[s])
     candidates, with_room, under_cap = counts
     if reach == 0:
-        where = f"the nearest is {km:.1f} km away" if np.isfinite(km) else f"the hub has no {many}"
+        where = f"the nearest is {_away(km, g.role)} away" if np.isfinite(km) else f"the hub has no {many}"
         return "out_of_reach", f"No {one} within travel distance; {where}."
     if not candidates:
         rules = ", ".join(f"{int(n[s])} {name}" for name, n in g.removed.items() if n[s])
@@ -163,6 +164,12 @@ def _reason(
     if proven:
         return "unassigned", f"{_count(with_room, one, many)} within reach with room; please report this as a bug."
     return "not_reached", "The solver stopped at its time limit before placing this school."
+
+
+def _away(km: float, role: str) -> str:
+    """How far the nearest partner is, in a text every reader of the round may see: an adviser's distance is a
+    band (their home is personal data, ``models.privacy``), a Cornerstone Employer's site is exact."""
+    return band_of(km).label if role == ADVISER else f"{km:.1f} km"
 
 
 def _room_left(inp: RoleInput, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -26,6 +26,7 @@ from matcher import solve
 from matcher.costs import SCALE
 from matcher.solve import role_input
 from models import Problem, Solution, Unmatched, load_problem
+from models.privacy import band_label
 
 REASONS = {"out_of_reach", "blocked_by_rule", "partners_full", "company_cap", "sector_taken"}
 
@@ -37,12 +38,13 @@ def open_slots(raw: Record, **options: object) -> list[tuple[str, str, str, str]
 
 
 def test_out_of_reach_gives_the_nearest_distance() -> None:
+    """An adviser's distance is personal data (it locates their home): the detail gives its band only."""
     here, far, farther = CENTRE, north(42.0), north(-57.5)
     raw = document([school("s", *here)], [adviser("a", *far), adviser("b", *farther)], cornerstones_per_school=0)
     km = haversine_km(*here, *far)
     assert km == pytest.approx(42.0, abs=1e-9)
     assert open_slots(raw) == [
-        ("s", "adviser", "out_of_reach", f"No adviser within travel distance; the nearest is {km:.1f} km away.")
+        ("s", "adviser", "out_of_reach", "No adviser within travel distance; the nearest is over 30 km away.")
     ]
 
 
@@ -168,7 +170,8 @@ def reason_holds(raw: Record, solution: Solution, u: Unmatched) -> bool:
     with_room = {p for p in usable if room[p] + 1e-9 >= rules.load(u.school, p)}
     if u.reason == "out_of_reach":
         nearest = min((rules.km(u.school, p) for p in rules.partners), default=None)
-        return not reach and (nearest is None or f"{nearest:.1f} km" in u.detail)
+        stated = f"{nearest:.1f} km" if u.role == "cornerstone" or nearest is None else band_label(nearest)
+        return not reach and (nearest is None or f"the nearest is {stated} away" in u.detail)
     if u.reason == "blocked_by_rule":
         return bool(reach) and not {p for s, p in rules.candidates() if s == u.school}
     if u.reason == "partners_full":

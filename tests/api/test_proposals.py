@@ -66,6 +66,11 @@ def review(caller, make_hub, solve_now, list_all, lancs_raw) -> Review:
     return Review(hub, round_id, lead, coord, reader, list_all(reader, f"/rounds/{round_id}/proposals"))
 
 
+def shown_km(p: dict) -> float | str:
+    """A proposal's distance as a non-admin's export shows it: exact to 2 dp, or an adviser's band."""
+    return p["distance_band"] if p["distance_km"] is None else round(p["distance_km"], 2)
+
+
 def parse_time(text: str) -> datetime:
     at = datetime.fromisoformat(text)
     return at if at.tzinfo else at.replace(tzinfo=UTC)
@@ -127,6 +132,7 @@ def test_proposal_get_has_its_etag_and_explanation(lancashire_round, expect_erro
         "cost",
         "components",
         "distance_km",
+        "distance_band",  # a reader sees an adviser's distance as its band (models.privacy)
         "alternatives",
         "state",
         "reason",
@@ -134,6 +140,7 @@ def test_proposal_get_has_its_etag_and_explanation(lancashire_round, expect_erro
         "decided_at",
         "version",
     }
+    assert reply.json["distance_km"] is None and reply.json["distance_band"].endswith(" km")
     assert reply.json["cost"] == pytest.approx(sum(reply.json["components"].values()), abs=0.005)  # parts: 3 dp
     expect_error(reader.get("/proposals/987654321"), 404, "not_found", "No proposal 987654321.")
 
@@ -456,7 +463,7 @@ def test_round_export_json_and_csv_one_row_per_school(lancashire_round, list_all
         assert row["school_name"] == names[row["school_id"]]
         assert row["advisers"] == [p["partner_id"] for p in adviser]
         assert row["adviser_states"] == [p["state"] for p in adviser]
-        assert row["adviser_km"] == [round(p["distance_km"], 2) for p in adviser]
+        assert row["adviser_km"] == [shown_km(p) for p in adviser]
         assert row["cornerstones"] == [p["partner_id"] for p in cornerstones]
         assert row["cornerstone_km"] == [round(p["distance_km"], 2) for p in cornerstones]
         assert row["score"] == pytest.approx(sum(p["cost"] for p in mine), abs=1e-3)
@@ -507,7 +514,7 @@ def test_pairings_export_after_publish(review, list_all, lancs_raw):
     review.coord.post(f"/rounds/{review.round_id}/decisions/batch", json=body)
     assert review.lead.post(f"/rounds/{review.round_id}/publish").status_code == 200
     advisers, cornerstones = kept_pairings(list_all(review.reader, f"/rounds/{review.round_id}/proposals"))
-    distance = {(p["school_id"], p["partner_id"]): round(p["distance_km"], 2) for p in review.proposals}
+    distance = {(p["school_id"], p["partner_id"]): shown_km(p) for p in review.proposals}
     rows = review.reader.get(f"/hubs/{review.hub}/pairings").json
     assert [r["school_id"] for r in rows] == sorted(s["id"] for s in lancs_raw["schools"])
     for row in rows:
