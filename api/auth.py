@@ -26,7 +26,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from api.context import reading
+from api.context import db, reading
 from api.errors import ApiError
 from models import tables as t
 
@@ -190,3 +190,11 @@ def visible_hub(session: Session, hub_id: str) -> t.Hub:
     if hub is None or not principal().sees(hub_id):
         raise ApiError(404, f"No hub {hub_id!r}.")
     return hub
+
+
+def visible_round(round_id: int) -> t.Round:
+    """The round, if its hub is visible to the caller; 404 otherwise."""
+    round_ = db().get(t.Round, round_id)
+    if round_ is None or not principal().sees(round_.hub_id):
+        raise ApiError(404, f"No round {round_id}.")
+    return round_

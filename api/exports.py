@@ -12,10 +12,9 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from api.auth import principal, visible_hub
+from api.auth import principal, visible_hub, visible_round
 from api.context import db
-from api.proposals import for_viewer, orm_dict
-from api.rounds import visible_round
+from api.visibility import for_viewer, orm_dict
 from matcher.geo import haversine_km
 from models import tables as t
 from models.lifecycle import ProposalState

@@ -14,9 +14,15 @@ import io
 from typing import Any
 
 from flask import Request
-from marshmallow import fields
+from marshmallow import Schema, ValidationError, fields
+from sqlalchemy import select
 
+from api.context import db
 from api.errors import ApiError
+from models import tables as t
+from models.audit import Action, record_event
+from models.errors import faults_from_marshmallow
+from models.repository import columns, new_row
 from models.schemas import AdviserSchema, EmployerSchema, SchoolSchema
 
 LISTS = {"sectors", "needs", "skills", "conflicts", "current_advisers", "current_cornerstones"}
@@ -136,3 +142,59 @@ def _number(value: str) -> Any:
         return float(value)
     except ValueError:
         return value
+
+
+PUBLISHED = ("current_advisers", "current_cornerstones")
+
+
+def import_records(hub_id: str, table: Any, records: list[Any], wave: str | None = None, *, actor: str) -> dict:
+    """Upsert validated records by id in the current session, record the import's event and commit; returns the
+    counts. A retired record that is imported again is updated and stays retired (reinstating is its own step)."""
+    existing = {r.id: r for r in db().scalars(select(table).where(table.hub_id == hub_id))}
+    created = updated = 0
+    for record in records:
+        values = columns(record)
+        if wave is not None and table is t.School:
+            values["wave"] = wave
+        row = existing.get(record.id)
+        if row is None:
+            db().add(new_row(table, hub_id, values))
+            created += 1
+        else:
+            for key, value in values.items():
+                if key in PUBLISHED and not value:
+                    continue  # an import never clears published pairings: publishing a round changes them
+                setattr(row, key, value)
+            updated += 1
+    details = {"created": created, "updated": updated, **({"wave": wave} if wave is not None else {})}
+    record_event(db(), hub_id, actor, Action.RECORDS_IMPORTED, table.__tablename__, details)
+    db().commit()
+    return {"created": created, "updated": updated}
+
+
+def validate_rows(collection: str, schema: type[Schema], rows: list[Any]) -> list[Any]:
+    """Every row through the record schema; all faults, named by row and id, in one 422."""
+    if not rows:
+        raise ApiError(422, "The file has no records.")
+    loaded, faults = [], []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(rows):
+        try:
+            record = schema().load(raw)
+        except ValidationError as err:
+            faults += faults_from_marshmallow({index: err.messages}, rows, collection)
+            continue
+        if record.id in seen:
+            faults += faults_from_marshmallow(
+                {index: {"id": [f"Duplicate id; first in row {seen[record.id]}."]}}, rows, collection
+            )
+        seen.setdefault(record.id, index)
+        loaded.append(record)
+    if faults:
+        raise ApiError(
+            422,
+            f"{len(faults)} problem(s) in the file; nothing was imported.",
+            "invalid_import",
+            [{"record": f.record, "field": f.field, "message": f.message} for f in faults],
+        )
+    return loaded

@@ -17,11 +17,10 @@ from flask import Blueprint, Response, abort, g, make_response, redirect, render
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from api.auth import COOKIE, digest, principal
+from api.auth import COOKIE, digest, principal, visible_round
 from api.context import db
 from api.maps import Pairing, Place, build_map, to_png, to_svg
-from api.proposals import for_viewer, orm_dict
-from api.rounds import visible_round
+from api.visibility import for_viewer, orm_dict
 from models import tables as t
 from models.privacy import BANDS, band_label, sees_homes
 from models.repository import low_on_encounters

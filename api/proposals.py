@@ -16,7 +16,6 @@ and the views keep their schemas for the OpenAPI document.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,15 +25,13 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import Select, Text, bindparam, cast, func, select, true
 
-from api.auth import Principal, principal, require
+from api.auth import Principal, principal, require, visible_round
 from api.context import db, reading
 from api.errors import ApiError
 from api.jsonio import StoredJSON
-from api.rounds import visible_round
+from api.visibility import FIELDS, ProposalSchema, for_viewer, orm_dict
 from models import tables as t
-from models.domain import Policy
 from models.lifecycle import decidable
-from models.privacy import ADVISER, coarse_proposal, sees_homes
 from models.schemas import (
     MAX_ID_LENGTH,
     MAX_PAGE,
@@ -49,26 +46,6 @@ blp = Blueprint("proposals", __name__, description="Proposed pairings and decisi
 BLUEPRINTS = [blp]
 
 ACTIONS = {"approve": "approved", "reject": "rejected", "lock": "locked"}
-
-
-class ProposalSchema(Schema):
-    id = fields.Integer()
-    round_id = fields.Integer()
-    school_id = fields.String()
-    partner_id = fields.String()
-    role = fields.String()
-    cost = fields.Float()
-    components = fields.Dict()
-    distance_km = fields.Float(allow_none=True, metadata={"description": "exact to admins; null to others (advisers)"})
-    distance_band = fields.String(
-        allow_none=True, metadata={"description": "an adviser's distance as non-admins see it (models.privacy)"}
-    )
-    alternatives = fields.List(fields.Dict())
-    state = fields.String(metadata={"description": "proposed, approved, rejected, locked"})
-    reason = fields.String(allow_none=True)
-    decided_by = fields.String(allow_none=True)
-    decided_at = fields.DateTime(allow_none=True)
-    version = fields.Integer()
 
 
 class ProposalPageSchema(Schema):
@@ -113,9 +90,6 @@ class BatchResultSchema(Schema):
 
 PROPOSALS = t.Proposal.__table__
 ROUNDS = t.Round.__table__
-DERIVED = ("distance_band",)  # what only the non-admin view adds (models.privacy)
-FIELDS = tuple(f for f in ProposalSchema().fields if f not in DERIVED)  # each a column of the same name
-ADVISERS = t.Adviser.__table__
 STORED_JSON = ("components", "alternatives")  # read as their stored text and written out as they are
 COLUMNS = tuple(
     cast(PROPOSALS.c[name], Text).label(name) if name in STORED_JSON else PROPOSALS.c[name] for name in FIELDS
@@ -145,45 +119,6 @@ def proposal_dict(row: Sequence[Any]) -> dict[str, Any]:
         if item[name] is not None:
             item[name] = StoredJSON(item[name])
     return item
-
-
-def for_viewer(items: list[dict[str, Any]], hub_id: str) -> list[dict[str, Any]]:
-    """The proposals as the caller may see them: as read for an admin; for anyone else, advisers' distances as
-    bands and costs derived from the bands (``models.privacy``), with one query for the radii it needs."""
-    if sees_homes(principal().role) or not any(item["role"] == ADVISER for item in items):
-        return items
-    scales = _distance_scales(items, hub_id)
-    return [coarse_proposal(item, scales) for item in items]
-
-
-def _distance_scales(items: list[dict[str, Any]], hub_id: str) -> dict[str, float]:
-    """Per adviser of these proposals and their alternatives, the distance component per km: the round's
-    distance weight over the adviser's travel radius (its own, else the round's default)."""
-    ids = {item["partner_id"] for item in items if item["role"] == ADVISER}
-    for item in items:
-        if item["role"] == ADVISER:
-            alternatives = item["alternatives"]
-            text = getattr(alternatives, "text", None)
-            ids |= {a["partner"] for a in (json.loads(text) if text is not None else alternatives or [])}
-    round_ids = {item["round_id"] for item in items}
-    with reading() as conn:
-        policies = dict(conn.execute(select(ROUNDS.c.id, ROUNDS.c.policy).where(ROUNDS.c.id.in_(round_ids))).all())
-        radii = dict(
-            conn.execute(
-                select(ADVISERS.c.id, ADVISERS.c.max_travel_km).where(
-                    ADVISERS.c.hub_id == hub_id, ADVISERS.c.id.in_(ids)
-                )
-            ).all()
-        )
-    (policy,) = policies.values()  # the items of one view are of one round
-    weight = float(policy.get("weights", {}).get("distance", Policy().weights.distance))
-    default = float(policy.get("default_max_travel_km", Policy().default_max_travel_km))
-    return {aid: weight / (radii.get(aid) or default) for aid in ids}
-
-
-def orm_dict(proposal: t.Proposal) -> dict[str, Any]:
-    """An ORM proposal as the read path's dicts (for the views that decided and hold ORM objects)."""
-    return {name: getattr(proposal, name) for name in FIELDS}
 
 
 def json_response(payload: Any, headers: dict[str, str] | None = None) -> Response:

@@ -24,10 +24,9 @@ from sqlalchemy import func, or_, select
 from api.auth import principal, require, visible_hub
 from api.context import db
 from api.errors import ApiError
-from api.imports import parse_upload
+from api.imports import import_records, parse_upload, validate_rows
 from models import tables as t
 from models.audit import Action, changed_fields, record_event
-from models.errors import faults_from_marshmallow
 from models.repository import FIELDS, columns, new_row
 from models.schemas import (
     MAX_ID_LENGTH,
@@ -40,7 +39,6 @@ from models.schemas import (
 )
 
 PRIVATE = {"advisers": ("lat", "lon")}
-PUBLISHED = ("current_advisers", "current_cornerstones")
 LOCATED = ("schools", "advisers")  # records with lat, lon (or a postcode) of their own
 
 
@@ -234,63 +232,10 @@ def record_blueprint(collection: str, schema: type[Schema], table: Any, filters:
             visible_hub(db(), hub_id)
             who = require("hub_lead")
             rows = parse_upload(request, collection, args["format"])
-            records = _validate_rows(collection, schema, rows)
+            records = validate_rows(collection, schema, rows)
             return import_records(hub_id, table, records, args.get("wave"), actor=who.name)
 
     return blp
-
-
-def import_records(hub_id: str, table: Any, records: list[Any], wave: str | None = None, *, actor: str) -> dict:
-    """Upsert validated records by id in the current session, record the import's event and commit; returns the
-    counts. A retired record that is imported again is updated and stays retired (reinstating is its own step)."""
-    existing = {r.id: r for r in db().scalars(select(table).where(table.hub_id == hub_id))}
-    created = updated = 0
-    for record in records:
-        values = columns(record)
-        if wave is not None and table is t.School:
-            values["wave"] = wave
-        row = existing.get(record.id)
-        if row is None:
-            db().add(new_row(table, hub_id, values))
-            created += 1
-        else:
-            for key, value in values.items():
-                if key in PUBLISHED and not value:
-                    continue  # an import never clears published pairings: publishing a round changes them
-                setattr(row, key, value)
-            updated += 1
-    details = {"created": created, "updated": updated, **({"wave": wave} if wave is not None else {})}
-    record_event(db(), hub_id, actor, Action.RECORDS_IMPORTED, table.__tablename__, details)
-    db().commit()
-    return {"created": created, "updated": updated}
-
-
-def _validate_rows(collection: str, schema: type[Schema], rows: list[Any]) -> list[Any]:
-    """Every row through the record schema; all faults, named by row and id, in one 422."""
-    if not rows:
-        raise ApiError(422, "The file has no records.")
-    loaded, faults = [], []
-    seen: dict[str, int] = {}
-    for index, raw in enumerate(rows):
-        try:
-            record = schema().load(raw)
-        except ValidationError as err:
-            faults += faults_from_marshmallow({index: err.messages}, rows, collection)
-            continue
-        if record.id in seen:
-            faults += faults_from_marshmallow(
-                {index: {"id": [f"Duplicate id; first in row {seen[record.id]}."]}}, rows, collection
-            )
-        seen.setdefault(record.id, index)
-        loaded.append(record)
-    if faults:
-        raise ApiError(
-            422,
-            f"{len(faults)} problem(s) in the file; nothing was imported.",
-            "invalid_import",
-            [{"record": f.record, "field": f.field, "message": f.message} for f in faults],
-        )
-    return loaded
 
 
 def _public(collection: str, row: Any) -> dict[str, Any]:

@@ -16,10 +16,10 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
-from api.auth import principal, require, visible_hub
+from api.auth import principal, require, visible_hub, visible_round
 from api.context import db, jobs
 from api.errors import ApiError
-from api.records import _validate_rows, import_records
+from api.imports import import_records, validate_rows
 from models import tables as t
 from models.audit import Action, record_event
 from models.domain import Policy
@@ -118,14 +118,6 @@ class DecisionLogSchema(Schema):
     reason = fields.String(allow_none=True)
     actor = fields.String()
     at = fields.DateTime()
-
-
-def visible_round(round_id: int) -> t.Round:
-    """The round, if its hub is visible to the caller; 404 otherwise."""
-    round_ = db().get(t.Round, round_id)
-    if round_ is None or not principal().sees(round_.hub_id):
-        raise ApiError(404, f"No round {round_id}.")
-    return round_
 
 
 def round_view(round_: t.Round) -> dict[str, Any]:
@@ -309,7 +301,7 @@ class HubWaves(MethodView):
         are locked unless ``allow_moves``; the job's result says how many pairings were kept, changed and new."""
         visible_hub(db(), hub_id)
         who = require("hub_lead")
-        records = _validate_rows("schools", SchoolSchema, body["schools"])
+        records = validate_rows("schools", SchoolSchema, body["schools"])
         term = body.get("term") or f"wave-{body['wave']}"
         if db().scalar(select(t.Round).where(t.Round.hub_id == hub_id, t.Round.term == term)):
             raise ApiError(409, f"Hub {hub_id!r} already has a round for {term!r}.")

@@ -1,0 +1,86 @@
+"""What a caller may see of a hub's rounds and proposals: the one place that turns rows into a reader's view.
+
+Blueprints share these (no blueprint imports another): an admin reads proposals as stored; anyone else reads
+advisers' distances as bands and costs derived from the bands (``models.privacy``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from marshmallow import Schema, fields
+from sqlalchemy import select
+
+from api.auth import principal
+from api.context import reading
+from models import tables as t
+from models.domain import Policy
+from models.privacy import ADVISER, coarse_proposal, sees_homes
+
+ROUNDS = t.Round.__table__
+ADVISERS = t.Adviser.__table__
+
+
+class ProposalSchema(Schema):
+    id = fields.Integer()
+    round_id = fields.Integer()
+    school_id = fields.String()
+    partner_id = fields.String()
+    role = fields.String()
+    cost = fields.Float()
+    components = fields.Dict()
+    distance_km = fields.Float(allow_none=True, metadata={"description": "exact to admins; null to others (advisers)"})
+    distance_band = fields.String(
+        allow_none=True, metadata={"description": "an adviser's distance as non-admins see it (models.privacy)"}
+    )
+    alternatives = fields.List(fields.Dict())
+    state = fields.String(metadata={"description": "proposed, approved, rejected, locked"})
+    reason = fields.String(allow_none=True)
+    decided_by = fields.String(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+    version = fields.Integer()
+
+
+
+DERIVED = ("distance_band",)  # what only the non-admin view adds (models.privacy)
+FIELDS = tuple(f for f in ProposalSchema().fields if f not in DERIVED)  # each a column of the same name
+
+
+def for_viewer(items: list[dict[str, Any]], hub_id: str) -> list[dict[str, Any]]:
+    """The proposals as the caller may see them: as read for an admin; for anyone else, advisers' distances as
+    bands and costs derived from the bands (``models.privacy``), with one query for the radii it needs."""
+    if sees_homes(principal().role) or not any(item["role"] == ADVISER for item in items):
+        return items
+    scales = _distance_scales(items, hub_id)
+    return [coarse_proposal(item, scales) for item in items]
+
+
+def _distance_scales(items: list[dict[str, Any]], hub_id: str) -> dict[str, float]:
+    """Per adviser of these proposals and their alternatives, the distance component per km: the round's
+    distance weight over the adviser's travel radius (its own, else the round's default)."""
+    ids = {item["partner_id"] for item in items if item["role"] == ADVISER}
+    for item in items:
+        if item["role"] == ADVISER:
+            alternatives = item["alternatives"]
+            text = getattr(alternatives, "text", None)
+            ids |= {a["partner"] for a in (json.loads(text) if text is not None else alternatives or [])}
+    round_ids = {item["round_id"] for item in items}
+    with reading() as conn:
+        policies = dict(conn.execute(select(ROUNDS.c.id, ROUNDS.c.policy).where(ROUNDS.c.id.in_(round_ids))).all())
+        radii = dict(
+            conn.execute(
+                select(ADVISERS.c.id, ADVISERS.c.max_travel_km).where(
+                    ADVISERS.c.hub_id == hub_id, ADVISERS.c.id.in_(ids)
+                )
+            ).all()
+        )
+    (policy,) = policies.values()  # the items of one view are of one round
+    weight = float(policy.get("weights", {}).get("distance", Policy().weights.distance))
+    default = float(policy.get("default_max_travel_km", Policy().default_max_travel_km))
+    return {aid: weight / (radii.get(aid) or default) for aid in ids}
+
+
+def orm_dict(proposal: t.Proposal) -> dict[str, Any]:
+    """An ORM proposal as the read path's dicts (for the views that decided and hold ORM objects)."""
+    return {name: getattr(proposal, name) for name in FIELDS}
