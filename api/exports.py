@@ -18,7 +18,7 @@ from api.visibility import for_viewer, orm_dict
 from matcher.geo import haversine_km
 from models import tables as t
 from models.lifecycle import ProposalState
-from models.privacy import band_label, sees_homes
+from models.privacy import area_of, band_label, sees_homes
 
 blp = Blueprint("exports", __name__, description="CSV and JSON exports for Hub Leads' reports")
 BLUEPRINTS = [blp]
@@ -165,5 +165,6 @@ def _km(school: t.School, places: list[tuple[float, float]]) -> float | None:
 
 
 def _km_band(school: t.School, places: list[tuple[float, float]]) -> str | None:
-    """The distance from the school to the nearest of the places as a non-admin reads it: its band."""
-    return band_label(_km(school, places))
+    """The distance from the school to an adviser as a non-admin reads it: the band of the distance to the
+    adviser's area, never to the home (``models.privacy``)."""
+    return band_label(_km(school, [area_of(lat, lon) for lat, lon in places]))

@@ -9,17 +9,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
 from api.auth import principal
 from api.context import reading
+from matcher.geo import haversine_km
 from models import tables as t
 from models.domain import Policy
-from models.privacy import ADVISER, coarse_proposal, sees_homes
+from models.privacy import ADVISER, area_of, coarse_proposal, sees_homes
 
 ROUNDS = t.Round.__table__
 ADVISERS = t.Adviser.__table__
+SCHOOLS = t.School.__table__
 
 
 class ProposalSchema(Schema):
@@ -53,7 +56,25 @@ def for_viewer(items: list[dict[str, Any]], hub_id: str) -> list[dict[str, Any]]
     if sees_homes(principal().role) or not any(item["role"] == ADVISER for item in items):
         return items
     scales = _distance_scales(items, hub_id)
-    return [coarse_proposal(item, scales) for item in items]
+    areas = _area_km(items, hub_id, set(scales))
+    return [coarse_proposal(item, scales, areas) for item in items]
+
+
+def _area_km(items: list[dict[str, Any]], hub_id: str, advisers: set[str]) -> dict[tuple[str, str], float]:
+    """For each school of these proposals and each adviser among them or their alternatives, the distance from
+    the school to the adviser's area (``models.privacy.area_of``): what a non-admin's bands are measured from."""
+    schools = {item["school_id"] for item in items}
+    with reading() as conn:
+        homes = conn.execute(select(ADVISERS.c.id, ADVISERS.c.lat, ADVISERS.c.lon).where(
+            ADVISERS.c.hub_id == hub_id, ADVISERS.c.id.in_(advisers))).all()
+        places = conn.execute(select(SCHOOLS.c.id, SCHOOLS.c.lat, SCHOOLS.c.lon).where(
+            SCHOOLS.c.hub_id == hub_id, SCHOOLS.c.id.in_(schools))).all()
+    if not homes or not places:
+        return {}
+    areas = np.array([area_of(lat, lon) for _, lat, lon in homes])
+    spots = np.array([(lat, lon) for _, lat, lon in places])
+    km = haversine_km(spots[:, :1], spots[:, 1:], areas[None, :, 0], areas[None, :, 1])  # schools x advisers
+    return {(school[0], home[0]): float(km[i, j]) for i, school in enumerate(places) for j, home in enumerate(homes)}
 
 
 def _distance_scales(items: list[dict[str, Any]], hub_id: str) -> dict[str, float]:

@@ -7,7 +7,10 @@ cost is the sum of its components, an alternative's cost delta is a difference o
 travel is a sum of distances. So every figure a non-admin reads about an adviser-school pair is derived from the
 pair's *distance band* alone, here and nowhere else:
 
-- the distance becomes its band's label (``under 5 km`` ... ``over 30 km``) and ``distance_km`` is withheld;
+- the distance is measured from the adviser's *area* (the centre of the cell of a grid of about 5.5 x 5.3 km that
+  holds the home: ``area_of``), not from the home, so that any number of figures about one adviser, however
+  combined, can only ever point to the area: every home in the cell gives the same figures;
+- that distance becomes its band's label (``under 5 km`` ... ``over 30 km``) and ``distance_km`` is withheld;
 - the distance component becomes ``scale * band.typical_km``, where ``scale`` is the pairing's own
   ``weight / radius`` (public: the policy and the adviser's travel radius), and the cost the sum of the coarse
   components, so a cost, a component or a difference of costs gives back no more than the band;
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ADVISER = "adviser"
+AREA_DEG = (0.05, 0.08)  # a cell of latitude x longitude: 5.6 km x 5.3 km at 53.5 N, England's middle
 COARSE_DIGITS = 3  # coarse costs are rounded only for readability; they are already band-derived
 
 
@@ -64,6 +68,11 @@ def band_of(km: float) -> Band:
     return BANDS[-1]
 
 
+def area_of(lat: float, lon: float) -> tuple[float, float]:
+    """The centre of the grid cell that holds a position: where a non-admin's distances to an adviser start."""
+    return ((math.floor(lat / AREA_DEG[0]) + 0.5) * AREA_DEG[0], (math.floor(lon / AREA_DEG[1]) + 0.5) * AREA_DEG[1])
+
+
 def sees_homes(role: str) -> bool:
     """Only an admin may see advisers' homes, or anything as precise as them."""
     return role == "admin"
@@ -75,11 +84,13 @@ def _parsed(value: Any) -> Any:
     return json.loads(text) if isinstance(text, str) else value
 
 
-def coarse_proposal(item: Mapping[str, Any], alternative_scale: Mapping[str, float]) -> dict[str, Any]:
+def coarse_proposal(item: Mapping[str, Any], alternative_scale: Mapping[str, float],
+                    area_km: Mapping[tuple[str, str], float]) -> dict[str, Any]:
     """An adviser proposal as a non-admin sees it (a Cornerstone proposal is returned as it is).
 
     ``item`` is a proposal as ``ProposalSchema`` dumps it; ``alternative_scale`` gives, per adviser id, the
-    distance component per km (``weight / radius``) for the proposal's alternatives.
+    distance component per km (``weight / radius``) for the proposal's alternatives; ``area_km`` the distance from
+    each (school, adviser) of the proposal and its alternatives to the adviser's area, the only distance banded.
     """
     out = dict(item)
     if item["role"] != ADVISER:
@@ -88,7 +99,7 @@ def coarse_proposal(item: Mapping[str, Any], alternative_scale: Mapping[str, flo
     km = item["distance_km"]
     exact_part = float(components.get("distance", 0.0))
     scale = exact_part / km if km else alternative_scale.get(item["partner_id"], 0.0)
-    band = band_of(km or 0.0)
+    band = band_of(area_km.get((item["school_id"], item["partner_id"]), km or 0.0))
     cost = float(item["cost"])
     if "distance" in components:  # with no distance known, no distance part is shown either
         coarse_part = round(scale * band.typical_km, COARSE_DIGITS) if km is not None else 0.0
@@ -101,18 +112,19 @@ def coarse_proposal(item: Mapping[str, Any], alternative_scale: Mapping[str, flo
         cost=round(cost, COARSE_DIGITS),
     )
     out["alternatives"] = [
-        _coarse_alternative(alt, float(item["cost"]), cost, alternative_scale)
+        _coarse_alternative(alt, float(item["cost"]), cost, alternative_scale,
+                            area_km.get((item["school_id"], alt["partner"]), float(alt["distance_km"])))
         for alt in (_parsed(item["alternatives"]) or [])
     ]
     return out
 
 
 def _coarse_alternative(
-    alt: Mapping[str, Any], exact_cost: float, coarse_cost: float, scale: Mapping[str, float]
+    alt: Mapping[str, Any], exact_cost: float, coarse_cost: float, scale: Mapping[str, float], shown_km: float
 ) -> dict[str, Any]:
     """An alternative adviser with its band, and its cost delta as the difference of the two coarse costs."""
     km = float(alt["distance_km"])
-    band = band_of(km)
+    band = band_of(shown_km)
     s = scale.get(alt["partner"], 0.0)
     alt_coarse = exact_cost + float(alt["cost_delta"]) - s * km + s * band.typical_km
     return {
