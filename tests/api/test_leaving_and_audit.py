@@ -59,7 +59,7 @@ def test_retired_current_adviser_is_reported_changed_and_the_school_paired_anew(
     lead = caller("hub_lead", hub)
     with db() as session:
         school = session.scalar(select(t.School).where(t.School.hub_id == hub).order_by(t.School.id))
-        school.current_adviser = "A1"
+        school.current_advisers = ["A1"]
     assert lead.post(f"/hubs/{hub}/advisers/A1/retire", json={}).status_code == 200
     round_id = lead.post(f"/hubs/{hub}/rounds", json={"term": "after"}).json["id"]
     solve_now(round_id)
@@ -79,7 +79,7 @@ def test_delete_without_history_and_its_one_event(caller, make_hub, db, expect_e
     assert [(e["action"], e["subject"], e["actor"]) for e in _events(lead, hub)][:2] == [
         ("record.deleted", "advisers/A9", lead.name), ("record.created", "advisers/A9", lead.name)]
     with db() as session:
-        session.scalar(select(t.School).where(t.School.hub_id == hub, t.School.id == "S1")).current_adviser = "A2"
+        session.scalar(select(t.School).where(t.School.hub_id == hub, t.School.id == "S1")).current_advisers = ["A2"]
     expect_error(lead.delete(f"/hubs/{hub}/advisers/A2"), 409, "conflict",
                  "Adviser 'A2' has history (the current partner of S1): retire it instead.")
     for who in ("coordinator", "read_only"):

@@ -43,13 +43,14 @@ def _dumped(db, round_id: int, **where: Any) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def review(caller, make_hub, solve_now, list_all, lancs_raw) -> SimpleNamespace:
-    """A solved Lancashire round of this test's own, with a Hub Lead, a coordinator and a reader of its hub."""
+    """A solved Lancashire round of this test's own, with a Hub Lead, a coordinator, and an admin as the reader
+    (the exact figures the read path must reproduce; what non-admins read is tests/api/test_privacy.py's)."""
     hub = make_hub("lancashire")
     lead = caller("hub_lead", hub)
     created = lead.post(f"/hubs/{hub}/rounds", json={"term": "2026-autumn", "policy": lancs_raw["policy"]})
     round_id = created.json["id"]
     solve_now(round_id)
-    reader = caller("read_only", hub)
+    reader = caller("admin")
     return SimpleNamespace(
         hub=hub, round_id=round_id, lead=lead, coord=caller("coordinator", hub, name="Cora Coordinator"),
         reader=reader, proposals=list_all(reader, f"/rounds/{round_id}/proposals"),
