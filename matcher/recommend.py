@@ -1,0 +1,417 @@
+"""Where a newcomer fits mid-term: the best placements of a new adviser, employer or school, without a re-solve.
+
+The round's solution is optimal for the round with itself as the current pairings (an incremental re-solve would
+keep it), so the residual network of its flow (``matcher.solvers.flow.lexicographic_network``) has no negative
+cycle. The newcomer adds one node and its arcs; every cycle that improves the round passes through that node, and
+the new optimum is the old flow plus the cheapest such cycles, one unit of the newcomer's capacity (or, for a
+school, one open slot) at a time: successive shortest paths in the residual network (``matcher.residual``). Each
+cycle is an augmenting path: "the newcomer takes Burnley High; Burnley High's adviser moves to Padiham Green,
+which had none".
+
+The recommendations, best first:
+1. the optimum itself: exactly what ``solve(problem + newcomer, previous=solution)`` gives the role (coverage
+   levels and cost units), which may be to place the newcomer nowhere when no placement improves the round;
+2. then, for each other first school of the newcomer (for a school: each other first partner), the best round
+   with the newcomer there: the first placement forced, then the best use of the newcomer's remaining capacity.
+   They are taken in order of the forced first placement's own value, and the ``top`` best are ranked by the
+   whole recommendation's value, the objective's integer: schools covered first, then slots filled, need, cost.
+   With a capacity of one (the usual adviser) this is the exact ranking of all the newcomer's schools.
+
+A role the flow cannot represent (loads against capacity, distinct sectors), or a solution that is not the
+round's optimum as it stands now (its residual network has a negative cycle), is answered by a re-solve of the
+role with the newcomer, labelled ``method: "re-solve"`` with the reason, and gives the optimum alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from ortools.graph.python import min_cost_flow
+
+from matcher.candidates import positions_of
+from matcher.costs import SCALE
+from matcher.explain import ROLE_WORD
+from matcher.objective import cost_unit
+from matcher.residual import NegativeCycle, Residual
+from matcher.solve import role_input, with_previous
+from matcher.solvers import RoleInput, SolverUnsuitable, solve_role
+from matcher.solvers.base import filled_per_school
+from matcher.solvers.flow import Network, check_flow, lexicographic_network
+from models.domain import Adviser, CornerstoneEmployer, Problem, Role, School, Solution
+
+Newcomer = Adviser | CornerstoneEmployer | School
+Method = Literal["augmenting paths", "re-solve"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One pairing that a recommendation adds or drops (a candidate of the role, with its cost)."""
+
+    school: str
+    partner: str
+    distance_km: float
+    cost: float
+    components: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One partner's move in a chain: it leaves ``left`` (or was free) and takes ``took`` (or is freed)."""
+
+    partner: str
+    left: tuple[str, ...]
+    took: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One recommendation: the pairings it adds and drops and what it does to the objective's levels."""
+
+    rank: int
+    newcomer_pairs: tuple[str, ...]
+    added: tuple[Change, ...]
+    dropped: tuple[Change, ...]
+    steps: tuple[Step, ...]
+    chain: str
+    schools_covered: int
+    slots_filled: int
+    coverage: int
+    cost_units: int
+    value: int
+
+    @property
+    def cost_change(self) -> float:
+        return self.cost_units / SCALE
+
+
+@dataclass(frozen=True)
+class RoleRecommendations:
+    """A role's recommendations, how they were found, and the round's objective before and after the first."""
+
+    role: Role
+    method: Method
+    reason: str | None
+    placements: tuple[Placement, ...]
+    base_coverage: int
+    base_cost_units: int
+
+
+def with_newcomer(problem: Problem, newcomer: Newcomer) -> Problem:
+    """The problem with the newcomer's record added at the end of its collection."""
+    if isinstance(newcomer, School):
+        return dataclasses.replace(problem, schools=(*problem.schools, newcomer))
+    if isinstance(newcomer, Adviser):
+        return dataclasses.replace(problem, advisers=(*problem.advisers, newcomer))
+    return dataclasses.replace(problem, employers=(*problem.employers, newcomer))
+
+
+def newcomer_roles(problem: Problem, newcomer: Newcomer) -> tuple[Role, ...]:
+    """The roles a newcomer takes part in: a partner's own; a school's every role with slots."""
+    if isinstance(newcomer, Adviser):
+        return ("adviser",)
+    if isinstance(newcomer, CornerstoneEmployer):
+        return ("cornerstone",)
+    slots: dict[Role, int] = {
+        "adviser": problem.policy.advisers_per_school,
+        "cornerstone": problem.policy.cornerstones_per_school,
+    }
+    return tuple(role for role, n in slots.items() if n > 0)
+
+
+def recommend(problem: Problem, solution: Solution, newcomer: Newcomer, top: int = 3) -> list[RoleRecommendations]:
+    """The ``top`` best placements of the newcomer in each of its roles, the first as good as a full re-solve.
+
+    Parameters
+    ----------
+    problem: the round as it stands (validated), without the newcomer.
+    solution: the round's current pairings (a solve of ``problem``, or the published ones).
+    newcomer: a validated Adviser, CornerstoneEmployer or School whose id the problem does not use.
+    top: how many recommendations per role (at least 1).
+    """
+    if top < 1:
+        raise ValueError("top must be at least 1.")
+    joined = with_previous(with_newcomer(problem, newcomer), solution)
+    return [
+        _recommend_role(joined, solution, role, isinstance(newcomer, School), top)
+        for role in newcomer_roles(problem, newcomer)
+    ]
+
+
+def _recommend_role(problem: Problem, solution: Solution, role: Role, school: bool, top: int) -> RoleRecommendations:
+    inp = role_input(problem, role)
+    base, missing = _base_choice(inp, problem, solution, role)
+    base_cov = inp.values.coverage(filled_per_school(inp, base))
+    base_cost = int(inp.costs.units[base].sum())
+    reason = missing
+    if reason is None:
+        try:
+            check_flow(inp)
+        except SolverUnsuitable as err:
+            reason = f"the round's rules are not a flow ({err})"
+    if reason is None:
+        try:
+            choices = _augmented(inp, base, school, top)
+            return _answer(problem, inp, base, choices, "augmenting paths", None, school, base_cov, base_cost)
+        except NegativeCycle:
+            reason = "the current pairings are not the round's optimum as it stands (a cheaper matching exists)"
+    chosen = solve_role(inp, "auto", problem.policy.time_limit_s).chosen
+    return _answer(problem, inp, base, [chosen], "re-solve", reason, school, base_cov, base_cost)
+
+
+def _base_choice(inp: RoleInput, problem: Problem, solution: Solution, role: Role) -> tuple[np.ndarray, str | None]:
+    """The solution's pairings of the role as candidate positions (locked ones always in), or the first pairing
+    that is no longer a candidate (out of reach, removed by a rule, a partner gone) as the reason to re-solve."""
+    g = inp.graph
+    school_at = {s.id: i for i, s in enumerate(problem.schools)}
+    partner_at = {p: j for j, p in enumerate(g.partners.ids)}
+    pairs = [(a.school, a.partner) for a in solution.assignments if a.role == role]
+    gone = [(s, p) for s, p in pairs if s not in school_at or p not in partner_at]
+    keys = np.array([school_at[s] * g.partners.size + partner_at[p] for s, p in pairs if (s, p) not in gone])
+    base = g.locked.copy()
+    at = positions_of(g.school * g.partners.size + g.partner, keys)
+    base[at] = True
+    if gone or len(at) < len(keys):
+        found = {(problem.schools[g.school[c]].id, g.partners.ids[g.partner[c]]) for c in at}
+        s, p = next(x for x in pairs if x in gone or x not in found)
+        return base, f"the current pairing of {s!r} with {p!r} is no longer a candidate of the round"
+    return base, None
+
+
+def _augmented(inp: RoleInput, base: np.ndarray, school: bool, top: int) -> list[np.ndarray]:
+    """The chosen candidates of each recommendation, by successive cheapest cycles through the newcomer."""
+    net = lexicographic_network(inp)
+    n_pair = len(net.free)
+    flow = _flow_of(inp, net, base[net.free])
+    if flow is None:
+        raise NegativeCycle("the current pairings do not fit the round's capacities")
+    res = Residual.of(net.n_nodes, net.tails, net.heads, net.caps, net.costs, flow)
+    node = inp.graph.n_schools - 1 if school else inp.graph.n_schools + inp.graph.partners.size - 1
+    own = np.flatnonzero(net.tails[n_pair:] == node) + n_pair  # the newcomer's own non-pair arcs
+    own_arcs = np.concatenate([2 * own, 2 * own + 1])
+    ends = np.unique(net.heads[own])
+    if len(ends) != 1:
+        raise NegativeCycle("the newcomer's arcs do not share one end")
+    start, end = (node, int(ends[0])) if school else (int(ends[0]), node)
+    closing = 2 * own + 1 if school else 2 * own  # residual arcs from ``end`` back to ``start``
+    capacity = int(net.caps[own].sum()) if not school else int(inp.values.open_slots[node])
+    firsts = np.flatnonzero((net.tails[:n_pair] if school else net.heads[:n_pair]) == node)  # its pair arcs
+
+    def chosen_of(r: Residual) -> np.ndarray:
+        chosen = inp.graph.locked.copy()
+        chosen[net.free] = r.flow(n_pair) > 0
+        return chosen
+
+    best = res.copy()
+    _cycles(best, start, end, closing, own_arcs, capacity)
+    found = [chosen_of(best)]
+    if top == 1 or not len(firsts):
+        return found
+    taken = set(np.flatnonzero(best.flow(n_pair)[firsts] > 0).tolist())
+    others = np.concatenate([2 * firsts, 2 * firsts + 1])  # a path to or from the newcomer never passes it
+    dist, _ = res.shortest(node, others, towards=school)
+    other_end = net.heads[firsts] if school else net.tails[firsts]
+    single = res.cost[2 * firsts] + dist[other_end]
+    for k in np.argsort(single, kind="stable"):
+        if len(found) == top or dist[other_end[k]] >= 2**60:
+            break
+        if int(k) in taken:
+            continue
+        forced = res.copy()
+        arc = np.array([2 * firsts[k], 2 * firsts[k] + 1])
+        tail, head = int(res.tail[arc[0]]), int(res.head[arc[0]])
+        _, pred = forced.shortest(head, others)
+        forced.push(np.concatenate([forced.path(pred, head, tail), arc[:1]]))
+        _cycles(forced, start, end, closing, np.concatenate([own_arcs, arc]), capacity - 1)
+        found.append(chosen_of(forced))
+    return found
+
+
+def _cycles(res: Residual, start: int, end: int, closing: np.ndarray, blocked: np.ndarray, limit: int) -> None:
+    """Augment the cheapest negative cycles made of a path start -> end and a closing arc end -> start, at most
+    ``limit`` of them (each carries one unit)."""
+    for _ in range(max(limit, 0)):
+        open_arcs = closing[res.room[closing] > 0]
+        if not len(open_arcs):
+            return
+        close = open_arcs[np.argmin(res.cost[open_arcs])]
+        dist, pred = res.shortest(start, blocked)
+        if dist[end] >= 2**60 or dist[end] + res.cost[close] >= 0:
+            return
+        res.push(np.concatenate([res.path(pred, start, end), [close]]))
+
+
+def _flow_of(inp: RoleInput, net: Network, pairs: np.ndarray) -> np.ndarray | None:
+    """The network flow of the chosen pairs: their pair arcs carry one unit, and the partner, company and bypass
+    arcs carry the rest at least cost (so parallel arcs of one node fill in the objective's order); None when no
+    flow carries those pairs (a partner over capacity)."""
+    n_pair = len(net.free)
+    pair_flow = pairs.astype(np.int64)
+    supplies = np.zeros(net.n_nodes, dtype=np.int64)
+    supplies[: inp.graph.n_schools] = inp.values.open_slots
+    supplies[-1] = -int(inp.values.open_slots.sum())
+    np.subtract.at(supplies, net.tails[:n_pair], pair_flow)
+    np.add.at(supplies, net.heads[:n_pair], pair_flow)
+    rest = min_cost_flow.SimpleMinCostFlow()
+    rest.add_arcs_with_capacity_and_unit_cost(
+        net.tails[n_pair:], net.heads[n_pair:], net.caps[n_pair:], net.costs[n_pair:]
+    )
+    rest.set_nodes_supplies(np.arange(net.n_nodes, dtype=np.int32), supplies)
+    if rest.solve() != rest.OPTIMAL:
+        return None
+    return np.concatenate([pair_flow, rest.flows(np.arange(len(net.tails) - n_pair, dtype=np.int32))])
+
+
+def _answer(
+    problem: Problem,
+    inp: RoleInput,
+    base: np.ndarray,
+    choices: list[np.ndarray],
+    method: Method,
+    reason: str | None,
+    school: bool,
+    base_cov: int,
+    base_cost: int,
+) -> RoleRecommendations:
+    """Decode the choices into ranked placements (the first, the optimum, stays first)."""
+    unit = cost_unit(inp.costs, inp.values)
+    placements = [_placement(problem, inp, base, c, school, base_cov, base_cost, unit) for c in choices]
+    rest = sorted(placements[1:], key=lambda p: p.value)
+    ranked = tuple(dataclasses.replace(p, rank=i + 1) for i, p in enumerate([placements[0], *rest]))
+    return RoleRecommendations(inp.graph.role, method, reason, ranked, base_cov, base_cost)
+
+
+def _placement(
+    problem: Problem,
+    inp: RoleInput,
+    base: np.ndarray,
+    chosen: np.ndarray,
+    school: bool,
+    base_cov: int,
+    base_cost: int,
+    unit: int,
+) -> Placement:
+    g, units = inp.graph, inp.costs.units
+    added, dropped = np.flatnonzero(chosen & ~base), np.flatnonzero(base & ~chosen)
+    filled, before = filled_per_school(inp, chosen), filled_per_school(inp, base)
+    held, holds = _held(inp, base), _held(inp, chosen)
+    coverage = inp.values.coverage(filled) - base_cov
+    cost = int(units[chosen].sum()) - base_cost
+    node = g.n_schools - 1 if school else g.partners.size - 1
+    mine = added[(g.school[added] if school else g.partner[added]) == node]
+    pair_ids = [g.partners.ids[g.partner[c]] if school else problem.schools[g.school[c]].id for c in mine]
+    steps = _chain(problem, inp, added, dropped, held, school)
+    return Placement(
+        rank=0,
+        newcomer_pairs=tuple(pair_ids),
+        added=_changes(problem, inp, added),
+        dropped=_changes(problem, inp, dropped),
+        steps=steps,
+        chain="; ".join(s.text for s in steps) if steps else "no placement improves the round",
+        schools_covered=int(np.count_nonzero(holds) - np.count_nonzero(held)),
+        slots_filled=int(filled.sum() - before.sum()),
+        coverage=coverage,
+        cost_units=cost,
+        value=-coverage * unit + cost,
+    )
+
+
+def _held(inp: RoleInput, chosen: np.ndarray) -> np.ndarray:
+    """How many partners of the role each school holds with the chosen candidates (locked ones included)."""
+    return np.bincount(inp.graph.school[chosen], minlength=inp.graph.n_schools)
+
+
+def _changes(problem: Problem, inp: RoleInput, rows: np.ndarray) -> tuple[Change, ...]:
+    g = inp.graph
+    return tuple(
+        Change(problem.schools[s].id, g.partners.ids[p], round(km, 3), u / SCALE, comps)
+        for s, p, km, u, comps in zip(
+            g.school[rows].tolist(),
+            g.partner[rows].tolist(),
+            g.distance_km[rows].tolist(),
+            inp.costs.units[rows].tolist(),
+            inp.costs.of(rows),
+            strict=True,
+        )
+    )
+
+
+def _chain(
+    problem: Problem, inp: RoleInput, added: np.ndarray, dropped: np.ndarray, before: np.ndarray, school: bool
+) -> tuple[Step, ...]:
+    """The partners' moves in the order the chain reaches them from the newcomer (breadth first over the changed
+    pairings), each in words."""
+    g = inp.graph
+    edges = [(int(g.school[c]), int(g.partner[c]), True) for c in added]
+    edges += [(int(g.school[c]), int(g.partner[c]), False) for c in dropped]
+    order: list[int] = []
+    seen_s, seen_p = set(), set()
+    queue: list[tuple[str, int]] = [("s", g.n_schools - 1)] if school else [("p", g.partners.size - 1)]
+    while queue or len(order) < len({p for _, p, _ in edges}):
+        if not queue:  # a change the newcomer's chain does not reach (never for an optimal base)
+            queue.append(("p", next(p for _, p, _ in edges if p not in seen_p)))
+        kind, n = queue.pop(0)
+        if kind == "p" and n not in seen_p:
+            seen_p.add(n)
+            order += [n] if any(p == n for _, p, _ in edges) else []
+            queue += [("s", s) for s, p, _ in edges if p == n and s not in seen_s]
+        elif kind == "s" and n not in seen_s:
+            seen_s.add(n)
+            queue += [("p", p) for s, p, _ in edges if s == n and p not in seen_p]
+    names = _names(problem, g.role)
+    newcomer = g.partners.size - 1 if not school else -1
+    return tuple(
+        _step(
+            problem,
+            g.partners.ids,
+            names,
+            g.role,
+            p,
+            [s for s, q, a in edges if q == p and not a],
+            [s for s, q, a in edges if q == p and a],
+            before,
+            p == newcomer,
+        )
+        for p in order
+    )
+
+
+def _step(
+    problem: Problem,
+    partner_ids: tuple[str, ...],
+    names: dict[str, str],
+    role: Role,
+    p: int,
+    left: list[int],
+    took: list[int],
+    before: np.ndarray,
+    is_newcomer: bool,
+) -> Step:
+    schools = problem.schools
+    pid = partner_ids[p]
+    who = names.get(pid) or pid
+    word = ROLE_WORD[role][0]
+
+    def place(s: int) -> str:
+        return schools[s].name + (", which had none" if before[s] == 0 else "")
+
+    taken = " and ".join(place(s) for s in took)
+    gone = " and ".join(schools[s].name for s in left)
+    if is_newcomer:
+        text = f"{who} takes {taken}"
+    elif left and took:
+        text = f"{gone}'s {word} {who} moves to {taken}"
+    elif left:
+        text = f"{gone}'s {word} {who} is freed"
+    else:
+        text = f"{who} takes {taken}"
+    return Step(pid, tuple(schools[s].id for s in left), tuple(schools[s].id for s in took), text)
+
+
+def _names(problem: Problem, role: Role) -> dict[str, str]:
+    if role == "adviser":
+        return {a.id: a.name for a in problem.advisers if a.name}
+    return {e.id: e.name for e in problem.employers}

@@ -1,0 +1,136 @@
+"""The residual network of a flow, as arc arrays, with exact integer shortest paths over it.
+
+Arc ``2i`` is arc ``i`` of the network forward (room: capacity minus flow, its cost), arc ``2i + 1`` the same arc
+backward (room: the flow, minus its cost), so the mate of a residual arc is ``k ^ 1``. Costs are the lexicographic
+objective's exact integers (coverage values in cost units, up to ~1e16), which floating-point shortest paths
+would round: the paths here are label-correcting Bellman-Ford rounds in int64, each round relaxing, in one numpy
+pass, only the arcs out of the nodes whose distance fell in the round before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+UNREACHED = np.iinfo(np.int64).max // 4
+
+
+class NegativeCycle(Exception):
+    """The residual network has a cycle of negative cost: the flow it came from is not a cheapest one."""
+
+
+@dataclass
+class Residual:
+    """Residual arcs (``tail``, ``head``, ``cost``, ``room``) and the arcs out of each node (``starts``, ``order``)
+    and into each node (``in_starts``, ``in_order``), both as CSR over the fixed arc positions."""
+
+    n_nodes: int
+    tail: np.ndarray
+    head: np.ndarray
+    cost: np.ndarray
+    room: np.ndarray
+    starts: np.ndarray
+    order: np.ndarray
+    in_starts: np.ndarray
+    in_order: np.ndarray
+
+    @classmethod
+    def of(
+        cls, n_nodes: int, tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, costs: np.ndarray, flow: np.ndarray
+    ) -> Residual:
+        """The residual network of ``flow`` over the arcs (tails, heads, caps, costs)."""
+        m = len(tails)
+        tail, head = np.empty(2 * m, dtype=np.int64), np.empty(2 * m, dtype=np.int64)
+        tail[0::2], tail[1::2] = tails, heads
+        head[0::2], head[1::2] = heads, tails
+        cost = np.empty(2 * m, dtype=np.int64)
+        cost[0::2], cost[1::2] = costs, -np.asarray(costs, dtype=np.int64)
+        room = np.empty(2 * m, dtype=np.int64)
+        room[0::2], room[1::2] = np.asarray(caps, dtype=np.int64) - flow, flow
+        starts, order = _csr(tail, n_nodes)
+        in_starts, in_order = _csr(head, n_nodes)
+        return cls(n_nodes, tail, head, cost, room, starts, order, in_starts, in_order)
+
+    def copy(self) -> Residual:
+        """A residual network to augment apart (the arc structure is shared; only the rooms are copied)."""
+        return Residual(
+            self.n_nodes,
+            self.tail,
+            self.head,
+            self.cost,
+            self.room.copy(),
+            self.starts,
+            self.order,
+            self.in_starts,
+            self.in_order,
+        )
+
+    def flow(self, arcs: int) -> np.ndarray:
+        """The flow on the first ``arcs`` network arcs (their backward room)."""
+        return self.room[1 : 2 * arcs : 2]
+
+    def push(self, path: np.ndarray) -> None:
+        """Send one unit along the residual arcs of ``path``."""
+        self.room[path] -= 1
+        self.room[path ^ 1] += 1
+
+    def shortest(self, source: int, blocked: np.ndarray, towards: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Cheapest distances from ``source`` over arcs with room, except the ``blocked`` arc positions (or, with
+        ``towards``, to ``source`` from every node), and the last arc of each cheapest path.
+
+        Raises NegativeCycle when distances still fall after ``n_nodes`` rounds.
+        """
+        usable = self.room > 0
+        usable[blocked] = False
+        starts, order = (self.in_starts, self.in_order) if towards else (self.starts, self.order)
+        near, far = (self.head, self.tail) if towards else (self.tail, self.head)
+        dist = np.full(self.n_nodes, UNREACHED, dtype=np.int64)
+        pred = np.full(self.n_nodes, -1, dtype=np.int64)
+        dist[source] = 0
+        frontier = np.array([source], dtype=np.int64)
+        for _ in range(self.n_nodes + 1):
+            arcs = order[_ranges(starts[frontier], starts[frontier + 1])]
+            arcs = arcs[usable[arcs]]
+            reached = dist[near[arcs]] + self.cost[arcs]
+            nodes = far[arcs]
+            better = reached < dist[nodes]
+            if not better.any():
+                return dist, pred
+            arcs, reached, nodes = arcs[better], reached[better], nodes[better]
+            np.minimum.at(dist, nodes, reached)
+            won = reached == dist[nodes]
+            pred[nodes[won]] = arcs[won]
+            frontier = np.unique(nodes[won])
+        raise NegativeCycle("the residual network has a negative cycle")
+
+    def path(self, pred: np.ndarray, source: int, target: int, towards: bool = False) -> np.ndarray:
+        """The residual arcs of the cheapest path from ``source`` to ``target`` (with ``towards``: ``pred`` came
+        from distances to ``target`` = the ``source`` of ``shortest``, and the path runs from ``source``)."""
+        arcs: list[int] = []
+        node = source if towards else target
+        stop = target if towards else source
+        step = self.head if towards else self.tail
+        while node != stop:
+            arc = int(pred[node])
+            if arc < 0 or len(arcs) > self.n_nodes:
+                raise NegativeCycle("no cheapest path: the predecessor arcs do not lead back to the source")
+            arcs.append(arc)
+            node = int(step[arc])
+        return np.array(arcs if towards else arcs[::-1], dtype=np.int64)
+
+
+def _csr(key: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Arc positions sorted by ``key`` (a radix sort of 16-bit node numbers where they fit) and each node's start."""
+    order = np.argsort(key.astype(np.uint16) if n_nodes < 2**16 else key, kind="stable")
+    starts = np.searchsorted(key[order], np.arange(n_nodes + 1))
+    return starts, order
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The concatenated ranges ``lo[i]:hi[i]`` as one index array."""
+    counts = hi - lo
+    total = int(counts.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    return np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
