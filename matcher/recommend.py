@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
@@ -79,6 +79,7 @@ class Placement:
     chain: str
     schools_covered: int
     slots_filled: int
+    need: int
     coverage: int
     cost_units: int
     value: int
@@ -303,7 +304,7 @@ def _placement(
     node = g.n_schools - 1 if school else g.partners.size - 1
     mine = added[(g.school[added] if school else g.partner[added]) == node]
     pair_ids = [g.partners.ids[g.partner[c]] if school else problem.schools[g.school[c]].id for c in mine]
-    steps = _chain(problem, inp, added, dropped, held, school)
+    steps = _chain(problem, inp, added, dropped, held, holds, school)
     return Placement(
         rank=0,
         newcomer_pairs=tuple(pair_ids),
@@ -313,6 +314,7 @@ def _placement(
         chain="; ".join(s.text for s in steps) if steps else "no placement improves the round",
         schools_covered=int(np.count_nonzero(holds) - np.count_nonzero(held)),
         slots_filled=int(filled.sum() - before.sum()),
+        need=int(((filled - before) * inp.values.need_level).sum()),
         coverage=coverage,
         cost_units=cost,
         value=-coverage * unit + cost,
@@ -339,79 +341,132 @@ def _changes(problem: Problem, inp: RoleInput, rows: np.ndarray) -> tuple[Change
     )
 
 
+@dataclass(frozen=True)
+class _Words:
+    """What a chain's sentences need: names, and who each school held before and holds after."""
+
+    problem: Problem
+    inp: RoleInput
+    names: dict[str, str]
+    before: np.ndarray
+    after: np.ndarray
+
+    def partner(self, p: int) -> str:
+        pid = self.inp.graph.partners.ids[p]
+        return self.names.get(pid) or pid
+
+    def taken(self, s: int) -> str:
+        return self.problem.schools[s].name + (", which had none" if self.before[s] == 0 else "")
+
+    def emptied(self, left: list[int]) -> str:
+        """ ", leaving Burnley High with none" for the schools a move leaves without a partner of the role."""
+        empty = [self.problem.schools[s].name for s in left if self.after[s] == 0]
+        return f", leaving {' and '.join(empty)} with none" if empty else ""
+
+
 def _chain(
-    problem: Problem, inp: RoleInput, added: np.ndarray, dropped: np.ndarray, before: np.ndarray, school: bool
+    problem: Problem,
+    inp: RoleInput,
+    added: np.ndarray,
+    dropped: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    school: bool,
 ) -> tuple[Step, ...]:
     """The partners' moves in the order the chain reaches them from the newcomer (breadth first over the changed
-    pairings), each in words."""
+    pairings, and from a partner to the others of its company when a company cap links them), each in words."""
     g = inp.graph
     edges = [(int(g.school[c]), int(g.partner[c]), True) for c in added]
     edges += [(int(g.school[c]), int(g.partner[c]), False) for c in dropped]
+    moved = sorted({p for _, p, _ in edges})
+    capped = g.partners.company_cap is not None
     order: list[int] = []
-    seen_s, seen_p = set(), set()
+    seen: set[tuple[str, int]] = set()
     queue: list[tuple[str, int]] = [("s", g.n_schools - 1)] if school else [("p", g.partners.size - 1)]
-    while queue or len(order) < len({p for _, p, _ in edges}):
-        if not queue:  # a change the newcomer's chain does not reach (never for an optimal base)
-            queue.append(("p", next(p for _, p, _ in edges if p not in seen_p)))
-        kind, n = queue.pop(0)
-        if kind == "p" and n not in seen_p:
-            seen_p.add(n)
-            order += [n] if any(p == n for _, p, _ in edges) else []
-            queue += [("s", s) for s, p, _ in edges if p == n and s not in seen_s]
-        elif kind == "s" and n not in seen_s:
-            seen_s.add(n)
-            queue += [("p", p) for s, p, _ in edges if s == n and p not in seen_p]
-    names = _names(problem, g.role)
-    newcomer = g.partners.size - 1 if not school else -1
+    while queue or len(order) < len(moved):
+        if not queue:  # a change the chain does not reach from the newcomer
+            queue.append(("p", next(p for p in moved if ("p", p) not in seen)))
+        node = queue.pop(0)
+        if node in seen:
+            continue
+        seen.add(node)
+        kind, n = node
+        if kind == "p":
+            order += [n] if n in moved else []
+            queue += [("s", s) for s, p, _ in edges if p == n]
+            if capped:
+                queue += [("p", p) for p in moved if g.partners.company[p] == g.partners.company[n]]
+        else:
+            queue += [("p", p) for s, p, _ in edges if s == n]
+    words = _Words(problem, inp, _names(problem, g.role), before, after)
+    newcomer = -1 if school else g.partners.size - 1
+    freed = {int(g.partners.company[p]): p for p in order if not any(q == p and a for _, q, a in edges)}
     return tuple(
         _step(
-            problem,
-            g.partners.ids,
-            names,
-            g.role,
+            words,
             p,
             [s for s, q, a in edges if q == p and not a],
             [s for s, q, a in edges if q == p and a],
-            before,
             p == newcomer,
+            freed.get(int(g.partners.company[p])) if capped else None,
         )
         for p in order
     )
 
 
-def _step(
-    problem: Problem,
-    partner_ids: tuple[str, ...],
-    names: dict[str, str],
-    role: Role,
-    p: int,
-    left: list[int],
-    took: list[int],
-    before: np.ndarray,
-    is_newcomer: bool,
-) -> Step:
-    schools = problem.schools
-    pid = partner_ids[p]
-    who = names.get(pid) or pid
-    word = ROLE_WORD[role][0]
-
-    def place(s: int) -> str:
-        return schools[s].name + (", which had none" if before[s] == 0 else "")
-
-    taken = " and ".join(place(s) for s in took)
+def _step(words: _Words, p: int, left: list[int], took: list[int], is_newcomer: bool, freed_by: int | None) -> Step:
+    """One partner's move in words: "Burnley High's adviser Sam Jones moves to Padiham Green, which had none"."""
+    schools, who = words.problem.schools, words.partner(p)
+    word = ROLE_WORD[words.inp.graph.role][0]
+    taken = " and ".join(words.taken(s) for s in took)
     gone = " and ".join(schools[s].name for s in left)
-    if is_newcomer:
+    if is_newcomer or not left:
         text = f"{who} takes {taken}"
-    elif left and took:
-        text = f"{gone}'s {word} {who} moves to {taken}"
-    elif left:
-        text = f"{gone}'s {word} {who} is freed"
+        if not is_newcomer and freed_by is not None and freed_by != p:
+            company = words.inp.graph.partners.company_ids[words.inp.graph.partners.company[p]]
+            text += f", in the place at {company} that {words.partner(freed_by)} left"
+    elif took:
+        text = f"{gone}'s {word} {who} moves to {taken}{words.emptied(left)}"
     else:
-        text = f"{who} takes {taken}"
-    return Step(pid, tuple(schools[s].id for s in left), tuple(schools[s].id for s in took), text)
+        text = f"{gone}'s {word} {who} is freed{words.emptied(left)}"
+    return Step(
+        words.inp.graph.partners.ids[p], tuple(schools[s].id for s in left), tuple(schools[s].id for s in took), text
+    )
 
 
 def _names(problem: Problem, role: Role) -> dict[str, str]:
     if role == "adviser":
         return {a.id: a.name for a in problem.advisers if a.name}
     return {e.id: e.name for e in problem.employers}
+
+
+def as_dict(found: list[RoleRecommendations]) -> list[dict[str, Any]]:
+    """The recommendations as plain JSON-able data, one entry per role (the documented ``roles`` list)."""
+    return [
+        {
+            "role": r.role,
+            "method": r.method,
+            "reason": r.reason,
+            "base": {"coverage": r.base_coverage, "cost_units": r.base_cost_units},
+            "recommendations": [_placement_dict(p) for p in r.placements],
+        }
+        for r in found
+    ]
+
+
+def _placement_dict(p: Placement) -> dict[str, Any]:
+    return {
+        "rank": p.rank,
+        "newcomer_pairs": list(p.newcomer_pairs),
+        "chain": p.chain,
+        "steps": [{"partner": s.partner, "left": list(s.left), "took": list(s.took), "text": s.text} for s in p.steps],
+        "added": [dataclasses.asdict(c) for c in p.added],
+        "dropped": [dataclasses.asdict(c) for c in p.dropped],
+        "schools_covered": p.schools_covered,
+        "slots_filled": p.slots_filled,
+        "need": p.need,
+        "coverage": p.coverage,
+        "cost_change": round(p.cost_change, 3),
+        "cost_units": p.cost_units,
+        "value": p.value,
+    }
