@@ -94,6 +94,7 @@ def _register(app: Flask, api: Api) -> None:
     for module in (meta, hubs, records, rounds, proposals, exports, tokens, audit):
         for blueprint in module.BLUEPRINTS:
             api.register_blueprint(blueprint)
+    api.register_blueprint(__import__("api.recommend", fromlist=["blp"]).blp)  # a newcomer mid-term
     from api.pages import ui
 
     app.register_blueprint(ui)  # the review page: HTML, not part of the OpenAPI document

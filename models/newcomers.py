@@ -20,8 +20,9 @@ NEWCOMER_KINDS: tuple[NewcomerKind, ...] = ("adviser", "employer", "school")
 SCHEMAS: dict[str, type[Schema]] = {"adviser": AdviserSchema, "employer": EmployerSchema, "school": SchoolSchema}
 
 
-def load_newcomer(kind: str, raw: Any, problem: Problem) -> Adviser | CornerstoneEmployer | School:
-    """The validated newcomer record of ``kind``, or ProblemError naming each fault by record and field."""
+def load_newcomer(kind: str, raw: Any, problem: Problem | None) -> Adviser | CornerstoneEmployer | School:
+    """The validated newcomer record of ``kind``, or ProblemError naming each fault by record and field; with a
+    ``problem``, also checked against the round (a new id, conflicts with its schools)."""
     if kind not in SCHEMAS:
         raise ProblemError([Fault("newcomer", "kind", f"Choose one of {', '.join(NEWCOMER_KINDS)}.")])
     rid = raw.get("id") if isinstance(raw, dict) else None
@@ -33,7 +34,7 @@ def load_newcomer(kind: str, raw: Any, problem: Problem) -> Adviser | Cornerston
     except ValidationError as err:
         faults = faults_from_marshmallow(err.messages, raw)
         raise ProblemError([Fault(record, f.record if not f.field else f.field, f.message) for f in faults]) from None
-    faults = _round_faults(kind, newcomer, problem, record)
+    faults = _round_faults(kind, newcomer, problem, record) if problem is not None else []
     if faults:
         raise ProblemError(faults)
     return newcomer

@@ -16,7 +16,9 @@ from typing import Any
 
 from models.domain import Problem, Solution
 
-KINDS: dict[str, str] = {}
+KINDS: dict[str, str] = {
+    "recommend": "service.analyses.recommend",
+}
 DEFAULT_TIME_LIMIT_S = 300.0
 
 
