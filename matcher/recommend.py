@@ -72,6 +72,7 @@ class Placement:
     """One recommendation: the pairings it adds and drops and what it does to the objective's levels."""
 
     rank: int
+    anchor: str | None
     newcomer_pairs: tuple[str, ...]
     added: tuple[Change, ...]
     dropped: tuple[Change, ...]
@@ -160,7 +161,7 @@ def _recommend_role(problem: Problem, solution: Solution, role: Role, school: bo
         except NegativeCycle:
             reason = "the current pairings are not the round's optimum as it stands (a cheaper matching exists)"
     chosen = solve_role(inp, "auto", problem.policy.time_limit_s).chosen
-    return _answer(problem, inp, base, [chosen], "re-solve", reason, school, base_cov, base_cost)
+    return _answer(problem, inp, base, [(chosen, None)], "re-solve", reason, school, base_cov, base_cost)
 
 
 def _base_choice(inp: RoleInput, problem: Problem, solution: Solution, role: Role) -> tuple[np.ndarray, str | None]:
@@ -182,8 +183,9 @@ def _base_choice(inp: RoleInput, problem: Problem, solution: Solution, role: Rol
     return base, None
 
 
-def _augmented(inp: RoleInput, base: np.ndarray, school: bool, top: int) -> list[np.ndarray]:
-    """The chosen candidates of each recommendation, by successive cheapest cycles through the newcomer."""
+def _augmented(inp: RoleInput, base: np.ndarray, school: bool, top: int) -> list[tuple[np.ndarray, int | None]]:
+    """The chosen candidates of each recommendation, by successive cheapest cycles through the newcomer, and the
+    candidate of its forced first pairing (None for the optimum, which forces none)."""
     net = lexicographic_network(inp)
     n_pair = len(net.free)
     flow = _flow_of(inp, net, base[net.free])
@@ -208,7 +210,7 @@ def _augmented(inp: RoleInput, base: np.ndarray, school: bool, top: int) -> list
 
     best = res.copy()
     _cycles(best, start, end, closing, own_arcs, capacity)
-    found = [chosen_of(best)]
+    found: list[tuple[np.ndarray, int | None]] = [(chosen_of(best), None)]
     if top == 1 or not len(firsts):
         return found
     taken = set(np.flatnonzero(best.flow(n_pair)[firsts] > 0).tolist())
@@ -227,7 +229,7 @@ def _augmented(inp: RoleInput, base: np.ndarray, school: bool, top: int) -> list
         _, pred = forced.shortest(head, others)
         forced.push(np.concatenate([forced.path(pred, head, tail), arc[:1]]))
         _cycles(forced, start, end, closing, np.concatenate([own_arcs, arc]), capacity - 1)
-        found.append(chosen_of(forced))
+        found.append((chosen_of(forced), int(net.free[firsts[k]])))
     return found
 
 
@@ -270,7 +272,7 @@ def _answer(
     problem: Problem,
     inp: RoleInput,
     base: np.ndarray,
-    choices: list[np.ndarray],
+    choices: list[tuple[np.ndarray, int | None]],
     method: Method,
     reason: str | None,
     school: bool,
@@ -279,7 +281,7 @@ def _answer(
 ) -> RoleRecommendations:
     """Decode the choices into ranked placements (the first, the optimum, stays first)."""
     unit = cost_unit(inp.costs, inp.values)
-    placements = [_placement(problem, inp, base, c, school, base_cov, base_cost, unit) for c in choices]
+    placements = [_placement(problem, inp, base, c, a, school, base_cov, base_cost, unit) for c, a in choices]
     rest = sorted(placements[1:], key=lambda p: p.value)
     ranked = tuple(dataclasses.replace(p, rank=i + 1) for i, p in enumerate([placements[0], *rest]))
     return RoleRecommendations(inp.graph.role, method, reason, ranked, base_cov, base_cost)
@@ -290,11 +292,13 @@ def _placement(
     inp: RoleInput,
     base: np.ndarray,
     chosen: np.ndarray,
+    anchor: int | None,
     school: bool,
     base_cov: int,
     base_cost: int,
     unit: int,
 ) -> Placement:
+    """The placement the chosen candidates make of the base: its changes, its chain and its objective's change."""
     g, units = inp.graph, inp.costs.units
     added, dropped = np.flatnonzero(chosen & ~base), np.flatnonzero(base & ~chosen)
     filled, before = filled_per_school(inp, chosen), filled_per_school(inp, base)
@@ -303,10 +307,15 @@ def _placement(
     cost = int(units[chosen].sum()) - base_cost
     node = g.n_schools - 1 if school else g.partners.size - 1
     mine = added[(g.school[added] if school else g.partner[added]) == node]
-    pair_ids = [g.partners.ids[g.partner[c]] if school else problem.schools[g.school[c]].id for c in mine]
+
+    def pair_of(c: int) -> str:
+        return g.partners.ids[g.partner[c]] if school else problem.schools[g.school[c]].id
+
+    pair_ids = [pair_of(c) for c in mine]
     steps = _chain(problem, inp, added, dropped, held, holds, school)
     return Placement(
         rank=0,
+        anchor=None if anchor is None else pair_of(anchor),
         newcomer_pairs=tuple(pair_ids),
         added=_changes(problem, inp, added),
         dropped=_changes(problem, inp, dropped),
@@ -457,6 +466,7 @@ def as_dict(found: list[RoleRecommendations]) -> list[dict[str, Any]]:
 def _placement_dict(p: Placement) -> dict[str, Any]:
     return {
         "rank": p.rank,
+        "anchor": p.anchor,
         "newcomer_pairs": list(p.newcomer_pairs),
         "chain": p.chain,
         "steps": [{"partner": s.partner, "left": list(s.left), "took": list(s.took), "text": s.text} for s in p.steps],
