@@ -41,13 +41,23 @@ def newcomer_record(seed: int) -> tuple[str, Record]:
     lat, lon = CENTRE[0] + rng.uniform(-0.25, 0.25), CENTRE[1] + rng.uniform(-0.35, 0.35)
     kind = ("adviser", "school", "employer")[seed % 3]
     if kind == "adviser":
-        return kind, adviser("NEW", lat, lon, company=rng.choice(["C0", "C1", "Z"]), capacity=rng.choice([1, 1, 2, 3]),
-                             sectors=rng.sample(["digital", "health"], rng.randint(0, 1)),
-                             skills=rng.sample(["send", "mentoring"], rng.randint(0, 2)))
+        return kind, adviser(
+            "NEW",
+            lat,
+            lon,
+            company=rng.choice(["C0", "C1", "Z"]),
+            capacity=rng.choice([1, 1, 2, 3]),
+            sectors=rng.sample(["digital", "health"], rng.randint(0, 1)),
+            skills=rng.sample(["send", "mentoring"], rng.randint(0, 2)),
+        )
     if kind == "school":
         return kind, school("NEW", lat, lon, pct_fsm=rng.uniform(0, 50), sectors=["health"])
-    return kind, {"id": "NEW", "name": "New employer", "capacity": rng.choice([1, 2]),
-                  "sites": [{"lat": lat, "lon": lon}]}
+    return kind, {
+        "id": "NEW",
+        "name": "New employer",
+        "capacity": rng.choice([1, 2]),
+        "sites": [{"lat": lat, "lon": lon}],
+    }
 
 
 def joined_document(raw: Record, kind: str, record: Record) -> Record:
@@ -59,8 +69,9 @@ def joined_document(raw: Record, kind: str, record: Record) -> Record:
 
 def applied(base: set[tuple[str, str]], placement: Placement) -> set[tuple[str, str]]:
     """The solution's pairings of the role with the placement's changes made."""
-    return (base - {(c.school, c.partner) for c in placement.dropped}) | {(c.school, c.partner) for c in
-                                                                           placement.added}
+    return (base - {(c.school, c.partner) for c in placement.dropped}) | {
+        (c.school, c.partner) for c in placement.added
+    }
 
 
 def check_round(raw: Record, kind: str, record: Record, top: int = 4, brute: bool = True) -> list[RoleRecommendations]:
@@ -79,7 +90,9 @@ def check_round(raw: Record, kind: str, record: Record, top: int = 4, brute: boo
         full = solve_role(inp, "auto", 10.0)
         first = rec.placements[0]
         assert (rec.base_coverage + first.coverage, rec.base_cost_units + first.cost_units) == (
-            full.coverage, full.cost_units)
+            full.coverage,
+            full.cost_units,
+        )
         rules, costs = rules_of(full_raw, rec.role), unit_costs(joined, inp)
         base = {(a.school, a.partner) for a in solution.assignments if a.role == rec.role}
         base_key = objective_key(rules, costs, base)
@@ -92,7 +105,11 @@ def check_round(raw: Record, kind: str, record: Record, top: int = 4, brute: boo
             assert violations(rules, choice) == [], (rec.role, p.rank)
             key = objective_key(rules, costs, choice)
             assert (key[0] - base_key[0], key[1] - base_key[1], key[2] - base_key[2], base_key[3] - key[3]) == (
-                p.schools_covered, p.slots_filled, p.need, p.cost_units)
+                p.schools_covered,
+                p.slots_filled,
+                p.need,
+                p.cost_units,
+            )
             assert round(sum(c.cost for c in p.added) - sum(c.cost for c in p.dropped), 6) == round(p.cost_change, 6)
             if p.anchor is not None and brute:
                 assert key == forced_best[p.anchor], (rec.role, p.rank, p.anchor)
@@ -128,14 +145,18 @@ def test_the_first_recommendation_matches_a_full_resolve_on_a_hub(lancashire_raw
     rng = random.Random(seed)
     lat, lon = rng.uniform(53.6, 54.1), rng.uniform(-3.0, -2.2)
     kind = ("adviser", "school")[seed % 2]
-    record = (adviser("NEW", lat, lon, company=rng.choice(["C0003", "New Co"]), capacity=rng.randint(1, 3))
-              if kind == "adviser" else school("NEW", lat, lon, pct_fsm=rng.uniform(0, 50)))
+    record = (
+        adviser("NEW", lat, lon, company=rng.choice(["C0003", "New Co"]), capacity=rng.randint(1, 3))
+        if kind == "adviser"
+        else school("NEW", lat, lon, pct_fsm=rng.uniform(0, 50))
+    )
     found = check_round(lancashire_raw, kind, record, top=5, brute=False)
     assert found[0].method == "augmenting paths"
     if kind == "school":
         assert found[1].method == "re-solve"
-        assert found[1].reason == ("the round's rules are not a flow (partners of one school must have distinct "
-                                   "sectors)")
+        assert found[1].reason == (
+            "the round's rules are not a flow (partners of one school must have distinct sectors)"
+        )
 
 
 def two_schools_one_adviser() -> Record:
@@ -150,8 +171,9 @@ def test_a_newcomer_takes_a_school_whose_adviser_moves_to_one_that_had_none() ->
     ana = adviser("AP", *east(-5), name="Ana Patel", max_travel_km=8)  # reaches Burnley High only
     [rec] = check_round(raw, "adviser", ana)
     first = rec.placements[0]
-    assert first.chain == ("Ana Patel takes Burnley High; Burnley High's adviser Sam Jones moves to Padiham Green, "
-                           "which had none")
+    assert first.chain == (
+        "Ana Patel takes Burnley High; Burnley High's adviser Sam Jones moves to Padiham Green, which had none"
+    )
     assert (first.schools_covered, first.newcomer_pairs, rec.method) == (1, ("BH",), "augmenting paths")
     assert [(s.partner, s.left, s.took) for s in first.steps] == [("AP", (), ("BH",)), ("SJ", ("BH",), ("PG",))]
 
@@ -179,8 +201,10 @@ def test_a_solution_that_is_no_longer_optimal_is_answered_by_a_resolve() -> None
         [rec] = recommend(problem, solution, newcomer, 3)
         assert rec.method == "re-solve"
         assert rec.reason == "the current pairings are not the round's optimum as it stands (a cheaper matching exists)"
-        assert rec.base_coverage + rec.placements[0].coverage == solve_role(
-            role_input(with_previous(with_newcomer(problem, newcomer), solution), "adviser")).coverage
+        assert (
+            rec.base_coverage + rec.placements[0].coverage
+            == solve_role(role_input(with_previous(with_newcomer(problem, newcomer), solution), "adviser")).coverage
+        )
 
 
 def test_a_pairing_that_is_no_longer_a_candidate_is_named() -> None:
@@ -189,8 +213,10 @@ def test_a_pairing_that_is_no_longer_a_candidate_is_named() -> None:
     solution = solve(problem)
     moved = load_problem({**raw, "advisers": [adviser("SJ", *north(80), name="Sam Jones")]})
     [rec] = recommend(moved, solution, load_newcomer("adviser", adviser("AP", *CENTRE), moved), 2)
-    assert (rec.method, rec.reason) == ("re-solve", "the current pairing of 'BH' with 'SJ' is no longer a candidate "
-                                                    "of the round")
+    assert (rec.method, rec.reason) == (
+        "re-solve",
+        "the current pairing of 'BH' with 'SJ' is no longer a candidate of the round",
+    )
 
 
 def test_a_newcomer_with_an_id_of_the_round_or_a_bad_field_is_refused_by_name() -> None:
@@ -198,10 +224,18 @@ def test_a_newcomer_with_an_id_of_the_round_or_a_bad_field_is_refused_by_name() 
     with pytest.raises(ProblemError) as err:
         load_newcomer("adviser", adviser("SJ", *CENTRE), problem)
     assert err.value.as_dict()["details"] == [
-        {"record": "adviser (SJ)", "field": "id",
-         "message": "Id already used by an adviser or employer of the round; a newcomer needs a new id."}]
+        {
+            "record": "adviser (SJ)",
+            "field": "id",
+            "message": "Id already used by an adviser or employer of the round; a newcomer needs a new id.",
+        }
+    ]
     with pytest.raises(ProblemError) as err:
         load_newcomer("school", school("NEW", 91.0, 0.0), problem)
     assert err.value.as_dict()["details"] == [
-        {"record": "school (NEW)", "field": "lat", "message": "Must be greater than or equal to -90 and less than or "
-                                                                 "equal to 90."}]
+        {
+            "record": "school (NEW)",
+            "field": "lat",
+            "message": "Must be greater than or equal to -90 and less than or equal to 90.",
+        }
+    ]
