@@ -35,7 +35,7 @@ from matcher.candidates import positions_of
 from matcher.costs import SCALE
 from matcher.explain import ROLE_WORD
 from matcher.objective import cost_unit
-from matcher.residual import NegativeCycle, Residual
+from matcher.residual import UNREACHED, NegativeCycle, Residual
 from matcher.solve import role_input, with_previous
 from matcher.solvers import RoleInput, SolverUnsuitable, solve_role
 from matcher.solvers.base import filled_per_school
@@ -208,27 +208,40 @@ def _augmented(inp: RoleInput, base: np.ndarray, school: bool, top: int) -> list
         chosen[net.free] = r.flow(n_pair) > 0
         return chosen
 
-    best = res.copy()
-    _cycles(best, start, end, closing, own_arcs, capacity)
-    found: list[tuple[np.ndarray, int | None]] = [(chosen_of(best), None)]
-    if top == 1 or not len(firsts):
-        return found
-    taken = set(np.flatnonzero(best.flow(n_pair)[firsts] > 0).tolist())
-    others = np.concatenate([2 * firsts, 2 * firsts + 1])  # a path to or from the newcomer never passes it
-    dist, _ = res.shortest(node, others, towards=school)
+    # One shortest-path tree of the base residual gives every first placement's cycle: from the far end of the
+    # newcomer's own arcs (an adviser's) to each of its schools, or (a school's) from each partner to the sink.
+    dist, pred = res.shortest(end if school else start, own_arcs, towards=school)
+    open_close = closing[res.room[closing] > 0]
+    if not len(open_close) or not len(firsts):
+        return [(chosen_of(res), None)]
+    close = int(open_close[np.argmin(res.cost[open_close])])
     other_end = net.heads[firsts] if school else net.tails[firsts]
-    single = res.cost[2 * firsts] + dist[other_end]
-    for k in np.argsort(single, kind="stable"):
-        if len(found) == top or dist[other_end[k]] >= 2**60:
+    reached = dist[other_end] < UNREACHED
+    single = np.where(reached, dist[other_end] + res.cost[2 * firsts] + res.cost[close], UNREACHED)
+    order = [int(k) for k in np.argsort(single, kind="stable") if reached[k]]
+
+    def cycle(k: int) -> np.ndarray:
+        first = np.array([2 * firsts[k]])
+        if school:
+            return np.concatenate([first, res.path(pred, int(other_end[k]), end, towards=True), [close]])
+        return np.concatenate([[close], res.path(pred, start, int(other_end[k])), first])
+
+    best = res.copy()
+    if order and single[order[0]] < 0:
+        best.push(cycle(order[0]))
+        _cycles(best, start, end, closing, own_arcs, capacity - 1)
+    found: list[tuple[np.ndarray, int | None]] = [(chosen_of(best), None)]
+    taken = best.flow(n_pair)[firsts] > 0
+    for k in order:
+        if len(found) == top:
             break
-        if int(k) in taken:
+        if taken[k]:
             continue
         forced = res.copy()
-        arc = np.array([2 * firsts[k], 2 * firsts[k] + 1])
-        tail, head = int(res.tail[arc[0]]), int(res.head[arc[0]])
-        _, pred = forced.shortest(head, others)
-        forced.push(np.concatenate([forced.path(pred, head, tail), arc[:1]]))
-        _cycles(forced, start, end, closing, np.concatenate([own_arcs, arc]), capacity - 1)
+        forced.push(cycle(k))
+        _cycles(
+            forced, start, end, closing, np.concatenate([own_arcs, [2 * firsts[k], 2 * firsts[k] + 1]]), capacity - 1
+        )
         found.append((chosen_of(forced), int(net.free[firsts[k]])))
     return found
 
@@ -242,7 +255,7 @@ def _cycles(res: Residual, start: int, end: int, closing: np.ndarray, blocked: n
             return
         close = open_arcs[np.argmin(res.cost[open_arcs])]
         dist, pred = res.shortest(start, blocked)
-        if dist[end] >= 2**60 or dist[end] + res.cost[close] >= 0:
+        if dist[end] >= UNREACHED or dist[end] + res.cost[close] >= 0:
             return
         res.push(np.concatenate([res.path(pred, start, end), [close]]))
 

@@ -23,7 +23,7 @@ class NegativeCycle(Exception):
 @dataclass
 class Residual:
     """Residual arcs (``tail``, ``head``, ``cost``, ``room``) and the arcs out of each node (``starts``, ``order``)
-    and into each node (``in_starts``, ``in_order``), both as CSR over the fixed arc positions."""
+    and into each node (``in_starts``, ``in_order``, built on first use), both as CSR over the fixed arc positions."""
 
     n_nodes: int
     tail: np.ndarray
@@ -32,8 +32,8 @@ class Residual:
     room: np.ndarray
     starts: np.ndarray
     order: np.ndarray
-    in_starts: np.ndarray
-    in_order: np.ndarray
+    in_starts: np.ndarray | None = None
+    in_order: np.ndarray | None = None
 
     @classmethod
     def of(
@@ -49,8 +49,7 @@ class Residual:
         room = np.empty(2 * m, dtype=np.int64)
         room[0::2], room[1::2] = np.asarray(caps, dtype=np.int64) - flow, flow
         starts, order = _csr(tail, n_nodes)
-        in_starts, in_order = _csr(head, n_nodes)
-        return cls(n_nodes, tail, head, cost, room, starts, order, in_starts, in_order)
+        return cls(n_nodes, tail, head, cost, room, starts, order)
 
     def copy(self) -> Residual:
         """A residual network to augment apart (the arc structure is shared; only the rooms are copied)."""
@@ -83,7 +82,10 @@ class Residual:
         """
         usable = self.room > 0
         usable[blocked] = False
+        if towards and self.in_starts is None:
+            self.in_starts, self.in_order = _csr(self.head, self.n_nodes)
         starts, order = (self.in_starts, self.in_order) if towards else (self.starts, self.order)
+        assert starts is not None and order is not None
         near, far = (self.head, self.tail) if towards else (self.tail, self.head)
         dist = np.full(self.n_nodes, UNREACHED, dtype=np.int64)
         pred = np.full(self.n_nodes, -1, dtype=np.int64)
