@@ -124,7 +124,9 @@ def newcomer_roles(problem: Problem, newcomer: Newcomer) -> tuple[Role, ...]:
     return tuple(role for role, n in slots.items() if n > 0)
 
 
-def recommend(problem: Problem, solution: Solution, newcomer: Newcomer, top: int = 3) -> list[RoleRecommendations]:
+def recommend(
+    problem: Problem, solution: Solution, newcomer: Newcomer, top: int = 3, roles: tuple[Role, ...] | None = None
+) -> list[RoleRecommendations]:
     """The ``top`` best placements of the newcomer in each of its roles, the first as good as a full re-solve.
 
     Parameters
@@ -133,14 +135,14 @@ def recommend(problem: Problem, solution: Solution, newcomer: Newcomer, top: int
     solution: the round's current pairings (a solve of ``problem``, or the published ones).
     newcomer: a validated Adviser, CornerstoneEmployer or School whose id the problem does not use.
     top: how many recommendations per role (at least 1).
+    roles: only these of the newcomer's roles (default: every one; a school takes part in both).
     """
     if top < 1:
         raise ValueError("top must be at least 1.")
     joined = with_previous(with_newcomer(problem, newcomer), solution)
-    return [
-        _recommend_role(joined, solution, role, isinstance(newcomer, School), top)
-        for role in newcomer_roles(problem, newcomer)
-    ]
+    school = isinstance(newcomer, School)
+    wanted = [r for r in newcomer_roles(problem, newcomer) if roles is None or r in roles]
+    return [_recommend_role(joined, solution, role, school, top) for role in wanted]
 
 
 def _recommend_role(problem: Problem, solution: Solution, role: Role, school: bool, top: int) -> RoleRecommendations:

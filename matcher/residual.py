@@ -1,7 +1,9 @@
 """The residual network of a flow, as arc arrays, with exact integer shortest paths over it.
 
 Arc ``2i`` is arc ``i`` of the network forward (room: capacity minus flow, its cost), arc ``2i + 1`` the same arc
-backward (room: the flow, minus its cost), so the mate of a residual arc is ``k ^ 1``. Costs are the lexicographic
+backward (room: the flow, minus its cost), so the mate of a residual arc is ``k ^ 1``. The index of the arcs out of
+each node holds only the arcs with room when it is built (a pair arc has room one way only: half the arcs), and
+``extra`` the few that gain room as paths are augmented, so a pass reads no dead arc. Costs are the lexicographic
 objective's exact integers (coverage values in cost units, up to ~1e16), which floating-point shortest paths
 would round: the paths here are label-correcting Bellman-Ford rounds in int64, each round relaxing, in one numpy
 pass, only the arcs out of the nodes whose distance fell in the round before.
@@ -20,20 +22,30 @@ class NegativeCycle(Exception):
     """The residual network has a cycle of negative cost: the flow it came from is not a cheapest one."""
 
 
+@dataclass(frozen=True)
+class _Index:
+    """Arcs grouped by one end node (CSR): each node's first position (``starts``), and per position the arc, its
+    other end and its cost, stored in that order so that a pass reads them as runs rather than scattered."""
+
+    starts: np.ndarray
+    arcs: np.ndarray
+    other: np.ndarray
+    cost: np.ndarray
+
+
 @dataclass
 class Residual:
-    """Residual arcs (``tail``, ``head``, ``cost``, ``room``) and the arcs out of each node (``starts``, ``order``)
-    and into each node (``in_starts``, ``in_order``, built on first use), both as CSR over the fixed arc positions."""
+    """Residual arcs (``tail``, ``head``, ``cost``, ``room``); the arcs with room when it was built, by tail
+    (``out``) and by head (``into``, built on first use); and the arcs that gained room since (``extra``)."""
 
     n_nodes: int
     tail: np.ndarray
     head: np.ndarray
     cost: np.ndarray
     room: np.ndarray
-    starts: np.ndarray
-    order: np.ndarray
-    in_starts: np.ndarray | None = None
-    in_order: np.ndarray | None = None
+    out: _Index
+    extra: np.ndarray
+    into: _Index | None = None
 
     @classmethod
     def of(
@@ -48,21 +60,13 @@ class Residual:
         cost[0::2], cost[1::2] = costs, -np.asarray(costs, dtype=np.int64)
         room = np.empty(2 * m, dtype=np.int64)
         room[0::2], room[1::2] = np.asarray(caps, dtype=np.int64) - flow, flow
-        starts, order = _csr(tail, n_nodes)
-        return cls(n_nodes, tail, head, cost, room, starts, order)
+        out = _index(tail, head, cost, np.flatnonzero(room > 0), n_nodes)
+        return cls(n_nodes, tail, head, cost, room, out, np.zeros(0, dtype=np.int64))
 
     def copy(self) -> Residual:
         """A residual network to augment apart (the arc structure is shared; only the rooms are copied)."""
         return Residual(
-            self.n_nodes,
-            self.tail,
-            self.head,
-            self.cost,
-            self.room.copy(),
-            self.starts,
-            self.order,
-            self.in_starts,
-            self.in_order,
+            self.n_nodes, self.tail, self.head, self.cost, self.room.copy(), self.out, self.extra.copy(), self.into
         )
 
     def flow(self, arcs: int) -> np.ndarray:
@@ -73,6 +77,7 @@ class Residual:
         """Send one unit along the residual arcs of ``path``."""
         self.room[path] -= 1
         self.room[path ^ 1] += 1
+        self.extra = np.concatenate([self.extra, path ^ 1])
 
     def shortest(self, source: int, blocked: np.ndarray, towards: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Cheapest distances from ``source`` over arcs with room, except the ``blocked`` arc positions (or, with
@@ -82,21 +87,28 @@ class Residual:
         """
         usable = self.room > 0
         usable[blocked] = False
-        if towards and self.in_starts is None:
-            self.in_starts, self.in_order = _csr(self.head, self.n_nodes)
-        starts, order = (self.in_starts, self.in_order) if towards else (self.starts, self.order)
-        assert starts is not None and order is not None
+        if towards and self.into is None:
+            self.into = _index(self.head, self.tail, self.cost, self.out.arcs, self.n_nodes)
+        index = self.into if towards else self.out
+        assert index is not None
         near, far = (self.head, self.tail) if towards else (self.tail, self.head)
         dist = np.full(self.n_nodes, UNREACHED, dtype=np.int64)
         pred = np.full(self.n_nodes, -1, dtype=np.int64)
         dist[source] = 0
         frontier = np.array([source], dtype=np.int64)
+        in_frontier = np.zeros(self.n_nodes, dtype=bool)
         for _ in range(self.n_nodes + 1):
-            arcs = order[_ranges(starts[frontier], starts[frontier + 1])]
-            arcs = arcs[usable[arcs]]
-            reached = dist[near[arcs]] + self.cost[arcs]
-            nodes = far[arcs]
-            better = reached < dist[nodes]
+            lo, hi = index.starts[frontier], index.starts[frontier + 1]
+            at = _ranges(lo, hi)
+            arcs, nodes = index.arcs[at], index.other[at]
+            reached = np.repeat(dist[frontier], hi - lo) + index.cost[at]
+            if len(self.extra):
+                in_frontier[frontier] = True
+                more = self.extra[in_frontier[near[self.extra]]]
+                in_frontier[frontier] = False
+                arcs, nodes = np.concatenate([arcs, more]), np.concatenate([nodes, far[more]])
+                reached = np.concatenate([reached, dist[near[more]] + self.cost[more]])
+            better = (reached < dist[nodes]) & usable[arcs]
             if not better.any():
                 return dist, pred
             arcs, reached, nodes = arcs[better], reached[better], nodes[better]
@@ -122,11 +134,12 @@ class Residual:
         return np.array(arcs if towards else arcs[::-1], dtype=np.int64)
 
 
-def _csr(key: np.ndarray, n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Arc positions sorted by ``key`` (a radix sort of 16-bit node numbers where they fit) and each node's start."""
-    order = np.argsort(key.astype(np.uint16) if n_nodes < 2**16 else key, kind="stable")
+def _index(key: np.ndarray, other: np.ndarray, cost: np.ndarray, arcs: np.ndarray, n_nodes: int) -> _Index:
+    """The ``arcs`` grouped by their ``key`` node (a radix sort of 16-bit node numbers where they fit)."""
+    keys = key[arcs]
+    order = arcs[np.argsort(keys.astype(np.uint16) if n_nodes < 2**16 else keys, kind="stable")]
     starts = np.searchsorted(key[order], np.arange(n_nodes + 1))
-    return starts, order
+    return _Index(starts, order, other[order], cost[order])
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
