@@ -44,6 +44,7 @@ from models.domain import Adviser, CornerstoneEmployer, Problem, Role, School, S
 
 Newcomer = Adviser | CornerstoneEmployer | School
 Method = Literal["augmenting paths", "re-solve"]
+Choice = tuple[np.ndarray, np.ndarray, "int | None"]  # candidates added, dropped; the forced first pairing
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,8 @@ def _recommend_role(problem: Problem, solution: Solution, role: Role, school: bo
         except NegativeCycle:
             reason = "the current pairings are not the round's optimum as it stands (a cheaper matching exists)"
     chosen = solve_role(inp, "auto", problem.policy.time_limit_s).chosen
-    return _answer(problem, inp, base, [(chosen, None)], "re-solve", reason, school, base_cov, base_cost)
+    resolved = (np.flatnonzero(chosen & ~base), np.flatnonzero(base & ~chosen), None)
+    return _answer(problem, inp, base, [resolved], "re-solve", reason, school, base_cov, base_cost)
 
 
 def _base_choice(inp: RoleInput, problem: Problem, solution: Solution, role: Role) -> tuple[np.ndarray, str | None]:
@@ -185,9 +187,9 @@ def _base_choice(inp: RoleInput, problem: Problem, solution: Solution, role: Rol
     return base, None
 
 
-def _augmented(inp: RoleInput, base: np.ndarray, school: bool, top: int) -> list[tuple[np.ndarray, int | None]]:
-    """The chosen candidates of each recommendation, by successive cheapest cycles through the newcomer, and the
-    candidate of its forced first pairing (None for the optimum, which forces none)."""
+def _augmented(inp: RoleInput, base: np.ndarray, school: bool, top: int) -> list[Choice]:
+    """The candidates each recommendation adds and drops, by successive cheapest cycles through the newcomer, and
+    the candidate of its forced first pairing (None for the optimum, which forces none)."""
     net = lexicographic_network(inp)
     n_pair = len(net.free)
     flow = _flow_of(inp, net, base[net.free])
@@ -205,21 +207,21 @@ def _augmented(inp: RoleInput, base: np.ndarray, school: bool, top: int) -> list
     capacity = int(net.caps[own].sum()) if not school else int(inp.values.open_slots[node])
     firsts = np.flatnonzero((net.tails[:n_pair] if school else net.heads[:n_pair]) == node)  # its pair arcs
 
-    def chosen_of(r: Residual) -> np.ndarray:
-        chosen = inp.graph.locked.copy()
-        chosen[net.free] = r.flow(n_pair) > 0
-        return chosen
+    def chosen_of(r: Residual, anchor: int | None = None) -> Choice:
+        now = r.flow(n_pair)
+        changed = np.flatnonzero(now != flow[:n_pair])
+        return net.free[changed[now[changed] > 0]], net.free[changed[now[changed] == 0]], anchor
 
     # One shortest-path tree of the base residual gives every first placement's cycle: from the far end of the
     # newcomer's own arcs (an adviser's) to each of its schools, or (a school's) from each partner to the sink.
     dist, pred = res.shortest(end if school else start, own_arcs, towards=school)
     open_close = closing[res.room[closing] > 0]
     if not len(open_close) or not len(firsts):
-        return [(chosen_of(res), None)]
-    close = int(open_close[np.argmin(res.cost[open_close])])
+        return [chosen_of(res)]
+    close = int(open_close[np.argmin(res.cost(open_close))])
     other_end = net.heads[firsts] if school else net.tails[firsts]
     reached = dist[other_end] < UNREACHED
-    single = np.where(reached, dist[other_end] + res.cost[2 * firsts] + res.cost[close], UNREACHED)
+    single = np.where(reached, dist[other_end] + res.cost(2 * firsts) + res.cost(np.array([close]))[0], UNREACHED)
     order = [int(k) for k in np.argsort(single, kind="stable") if reached[k]]
 
     def cycle(k: int) -> np.ndarray:
@@ -232,7 +234,7 @@ def _augmented(inp: RoleInput, base: np.ndarray, school: bool, top: int) -> list
     if order and single[order[0]] < 0:
         best.push(cycle(order[0]))
         _cycles(best, start, end, closing, own_arcs, capacity - 1)
-    found: list[tuple[np.ndarray, int | None]] = [(chosen_of(best), None)]
+    found = [chosen_of(best)]
     taken = best.flow(n_pair)[firsts] > 0
     for k in order:
         if len(found) == top:
@@ -244,7 +246,7 @@ def _augmented(inp: RoleInput, base: np.ndarray, school: bool, top: int) -> list
         _cycles(
             forced, start, end, closing, np.concatenate([own_arcs, [2 * firsts[k], 2 * firsts[k] + 1]]), capacity - 1
         )
-        found.append((chosen_of(forced), int(net.free[firsts[k]])))
+        found.append(chosen_of(forced, int(net.free[firsts[k]])))
     return found
 
 
@@ -255,9 +257,9 @@ def _cycles(res: Residual, start: int, end: int, closing: np.ndarray, blocked: n
         open_arcs = closing[res.room[closing] > 0]
         if not len(open_arcs):
             return
-        close = open_arcs[np.argmin(res.cost[open_arcs])]
+        close = open_arcs[np.argmin(res.cost(open_arcs))]
         dist, pred = res.shortest(start, blocked)
-        if dist[end] >= UNREACHED or dist[end] + res.cost[close] >= 0:
+        if dist[end] >= UNREACHED or dist[end] + res.cost(np.array([close]))[0] >= 0:
             return
         res.push(np.concatenate([res.path(pred, start, end), [close]]))
 
@@ -271,8 +273,9 @@ def _flow_of(inp: RoleInput, net: Network, pairs: np.ndarray) -> np.ndarray | No
     supplies = np.zeros(net.n_nodes, dtype=np.int64)
     supplies[: inp.graph.n_schools] = inp.values.open_slots
     supplies[-1] = -int(inp.values.open_slots.sum())
-    np.subtract.at(supplies, net.tails[:n_pair], pair_flow)
-    np.add.at(supplies, net.heads[:n_pair], pair_flow)
+    used = np.flatnonzero(pair_flow)
+    supplies -= np.bincount(net.tails[used], minlength=net.n_nodes)
+    supplies += np.bincount(net.heads[used], minlength=net.n_nodes)
     rest = min_cost_flow.SimpleMinCostFlow()
     rest.add_arcs_with_capacity_and_unit_cost(
         net.tails[n_pair:], net.heads[n_pair:], net.caps[n_pair:], net.costs[n_pair:]
@@ -287,7 +290,7 @@ def _answer(
     problem: Problem,
     inp: RoleInput,
     base: np.ndarray,
-    choices: list[tuple[np.ndarray, int | None]],
+    choices: list[Choice],
     method: Method,
     reason: str | None,
     school: bool,
@@ -296,52 +299,52 @@ def _answer(
 ) -> RoleRecommendations:
     """Decode the choices into ranked placements (the first, the optimum, stays first)."""
     unit = cost_unit(inp.costs, inp.values)
-    placements = [_placement(problem, inp, base, c, a, school, base_cov, base_cost, unit) for c, a in choices]
+    before = _Before(filled_per_school(inp, base), _held(inp, base), base_cov, unit)
+    placements = [_placement(problem, inp, before, choice, school) for choice in choices]
     rest = sorted(placements[1:], key=lambda p: p.value)
     ranked = tuple(dataclasses.replace(p, rank=i + 1) for i, p in enumerate([placements[0], *rest]))
     return RoleRecommendations(inp.graph.role, method, reason, ranked, base_cov, base_cost)
 
 
-def _placement(
-    problem: Problem,
-    inp: RoleInput,
-    base: np.ndarray,
-    chosen: np.ndarray,
-    anchor: int | None,
-    school: bool,
-    base_cov: int,
-    base_cost: int,
-    unit: int,
-) -> Placement:
-    """The placement the chosen candidates make of the base: its changes, its chain and its objective's change."""
+@dataclass(frozen=True)
+class _Before:
+    """The round before the newcomer: open slots filled and partners held per school, coverage, the cost unit."""
+
+    filled: np.ndarray
+    held: np.ndarray
+    coverage: int
+    unit: int
+
+
+def _placement(problem: Problem, inp: RoleInput, before: _Before, choice: Choice, school: bool) -> Placement:
+    """The placement a choice makes of the round: its changes, its chain and its objective's change."""
     g, units = inp.graph, inp.costs.units
-    added, dropped = np.flatnonzero(chosen & ~base), np.flatnonzero(base & ~chosen)
-    filled, before = filled_per_school(inp, chosen), filled_per_school(inp, base)
-    held, holds = _held(inp, base), _held(inp, chosen)
-    coverage = inp.values.coverage(filled) - base_cov
-    cost = int(units[chosen].sum()) - base_cost
+    added, dropped, anchor = choice
+    change = np.bincount(g.school[added], minlength=g.n_schools) - np.bincount(g.school[dropped], minlength=g.n_schools)
+    filled, holds = before.filled + change, before.held + change
+    coverage = inp.values.coverage(filled) - before.coverage
+    cost = int(units[added].sum() - units[dropped].sum())
     node = g.n_schools - 1 if school else g.partners.size - 1
     mine = added[(g.school[added] if school else g.partner[added]) == node]
 
     def pair_of(c: int) -> str:
         return g.partners.ids[g.partner[c]] if school else problem.schools[g.school[c]].id
 
-    pair_ids = [pair_of(c) for c in mine]
-    steps = _chain(problem, inp, added, dropped, held, holds, school)
+    steps = _chain(problem, inp, added, dropped, before.held, holds, school)
     return Placement(
         rank=0,
         anchor=None if anchor is None else pair_of(anchor),
-        newcomer_pairs=tuple(pair_ids),
+        newcomer_pairs=tuple(pair_of(c) for c in mine),
         added=_changes(problem, inp, added),
         dropped=_changes(problem, inp, dropped),
         steps=steps,
         chain="; ".join(s.text for s in steps) if steps else "no placement improves the round",
-        schools_covered=int(np.count_nonzero(holds) - np.count_nonzero(held)),
-        slots_filled=int(filled.sum() - before.sum()),
-        need=int(((filled - before) * inp.values.need_level).sum()),
+        schools_covered=int(np.count_nonzero(holds) - np.count_nonzero(before.held)),
+        slots_filled=int(change.sum()),
+        need=int((change * inp.values.need_level).sum()),
         coverage=coverage,
         cost_units=cost,
-        value=-coverage * unit + cost,
+        value=-coverage * before.unit + cost,
     )
 
 

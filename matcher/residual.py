@@ -11,6 +11,7 @@ pass, only the arcs out of the nodes whose distance fell in the round before.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,13 +36,14 @@ class _Index:
 
 @dataclass
 class Residual:
-    """Residual arcs (``tail``, ``head``, ``cost``, ``room``); the arcs with room when it was built, by tail
-    (``out``) and by head (``into``, built on first use); and the arcs that gained room since (``extra``)."""
+    """The network's arcs (``tails``, ``heads``, ``costs``), each residual arc's ``room``, the arcs with room when
+    it was built by tail (``out``) and by head (``into``, built on first use), and the arcs that gained room since
+    (``extra``). A residual arc's ends and cost are read from the network arcs, never stored twice."""
 
     n_nodes: int
-    tail: np.ndarray
-    head: np.ndarray
-    cost: np.ndarray
+    tails: np.ndarray
+    heads: np.ndarray
+    costs: np.ndarray
     room: np.ndarray
     out: _Index
     extra: np.ndarray
@@ -52,22 +54,27 @@ class Residual:
         cls, n_nodes: int, tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, costs: np.ndarray, flow: np.ndarray
     ) -> Residual:
         """The residual network of ``flow`` over the arcs (tails, heads, caps, costs)."""
-        m = len(tails)
-        tail, head = np.empty(2 * m, dtype=np.int64), np.empty(2 * m, dtype=np.int64)
-        tail[0::2], tail[1::2] = tails, heads
-        head[0::2], head[1::2] = heads, tails
-        cost = np.empty(2 * m, dtype=np.int64)
-        cost[0::2], cost[1::2] = costs, -np.asarray(costs, dtype=np.int64)
-        room = np.empty(2 * m, dtype=np.int64)
+        tails, heads = np.asarray(tails, dtype=np.int64), np.asarray(heads, dtype=np.int64)
+        costs = np.asarray(costs, dtype=np.int64)
+        room = np.empty(2 * len(tails), dtype=np.int64)
         room[0::2], room[1::2] = np.asarray(caps, dtype=np.int64) - flow, flow
-        out = _index(tail, head, cost, np.flatnonzero(room > 0), n_nodes)
-        return cls(n_nodes, tail, head, cost, room, out, np.zeros(0, dtype=np.int64))
+        res = cls(n_nodes, tails, heads, costs, room, _EMPTY_INDEX, np.zeros(0, dtype=np.int64))
+        alive = np.flatnonzero(room > 0)
+        res.out = _index(res.tail(alive), res.head(alive), res.cost(alive), alive, n_nodes)
+        return res
+
+    def tail(self, arcs: np.ndarray) -> np.ndarray:
+        return np.where(arcs & 1, self.heads[arcs >> 1], self.tails[arcs >> 1])
+
+    def head(self, arcs: np.ndarray) -> np.ndarray:
+        return np.where(arcs & 1, self.tails[arcs >> 1], self.heads[arcs >> 1])
+
+    def cost(self, arcs: np.ndarray) -> np.ndarray:
+        return np.where(arcs & 1, -self.costs[arcs >> 1], self.costs[arcs >> 1])
 
     def copy(self) -> Residual:
         """A residual network to augment apart (the arc structure is shared; only the rooms are copied)."""
-        return Residual(
-            self.n_nodes, self.tail, self.head, self.cost, self.room.copy(), self.out, self.extra.copy(), self.into
-        )
+        return dataclasses.replace(self, room=self.room.copy(), extra=self.extra.copy())
 
     def flow(self, arcs: int) -> np.ndarray:
         """The flow on the first ``arcs`` network arcs (their backward room)."""
@@ -88,10 +95,13 @@ class Residual:
         usable = self.room > 0
         usable[blocked] = False
         if towards and self.into is None:
-            self.into = _index(self.head, self.tail, self.cost, self.out.arcs, self.n_nodes)
+            arcs = self.out.arcs
+            self.into = _index(self.head(arcs), self.tail(arcs), self.cost(arcs), arcs, self.n_nodes)
         index = self.into if towards else self.out
         assert index is not None
         near, far = (self.head, self.tail) if towards else (self.tail, self.head)
+        extra, extra_near = self.extra, near(self.extra)
+        extra_far, extra_cost = far(self.extra), self.cost(self.extra)
         dist = np.full(self.n_nodes, UNREACHED, dtype=np.int64)
         pred = np.full(self.n_nodes, -1, dtype=np.int64)
         dist[source] = 0
@@ -102,12 +112,12 @@ class Residual:
             at = _ranges(lo, hi)
             arcs, nodes = index.arcs[at], index.other[at]
             reached = np.repeat(dist[frontier], hi - lo) + index.cost[at]
-            if len(self.extra):
+            if len(extra):
                 in_frontier[frontier] = True
-                more = self.extra[in_frontier[near[self.extra]]]
+                more = in_frontier[extra_near]
                 in_frontier[frontier] = False
-                arcs, nodes = np.concatenate([arcs, more]), np.concatenate([nodes, far[more]])
-                reached = np.concatenate([reached, dist[near[more]] + self.cost[more]])
+                arcs, nodes = np.concatenate([arcs, extra[more]]), np.concatenate([nodes, extra_far[more]])
+                reached = np.concatenate([reached, dist[extra_near[more]] + extra_cost[more]])
             better = (reached < dist[nodes]) & usable[arcs]
             if not better.any():
                 return dist, pred
@@ -130,16 +140,18 @@ class Residual:
             if arc < 0 or len(arcs) > self.n_nodes:
                 raise NegativeCycle("no cheapest path: the predecessor arcs do not lead back to the source")
             arcs.append(arc)
-            node = int(step[arc])
+            node = int(step(np.array([arc]))[0])
         return np.array(arcs if towards else arcs[::-1], dtype=np.int64)
 
 
 def _index(key: np.ndarray, other: np.ndarray, cost: np.ndarray, arcs: np.ndarray, n_nodes: int) -> _Index:
     """The ``arcs`` grouped by their ``key`` node (a radix sort of 16-bit node numbers where they fit)."""
-    keys = key[arcs]
-    order = arcs[np.argsort(keys.astype(np.uint16) if n_nodes < 2**16 else keys, kind="stable")]
+    order = np.argsort(key.astype(np.uint16) if n_nodes < 2**16 else key, kind="stable")
     starts = np.searchsorted(key[order], np.arange(n_nodes + 1))
-    return _Index(starts, order, other[order], cost[order])
+    return _Index(starts, arcs[order], other[order], cost[order])
+
+
+_EMPTY_INDEX = _Index(*(np.zeros(1 if k == 0 else 0, dtype=np.int64) for k in range(4)))
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
