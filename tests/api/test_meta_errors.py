@@ -41,6 +41,7 @@ API_PATHS = {
     "/rounds/{round_id}/decisions/batch": {"post"},
     "/rounds/{round_id}/proposals": {"get"},
     "/rounds/{round_id}/export": {"get"},
+    "/rounds/{round_id}/recommend": {"post"},
     "/proposals/{proposal_id}": {"get"},
     "/proposals/{proposal_id}/decision": {"post"},
     "/jobs/{job_id}": {"get"},
