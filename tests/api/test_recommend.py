@@ -37,7 +37,7 @@ def local(app, round_id: int, kind: str, record: dict, top: int) -> list[dict]:
 def test_a_hub_lead_starts_the_recommendations_of_the_core_and_an_admin_reads_them_exactly(
     app, admin, solved, poll_job
 ):
-    hub, round_id, lead, _ = solved
+    _, round_id, lead, _ = solved
     reply = lead.post(f"/rounds/{round_id}/recommend?wait=60", json={"kind": "adviser", "record": ANA, "top": 3})
     assert reply.status_code in (200, 202), reply.json
     job = poll_job(admin, reply.headers["Location"])
@@ -56,7 +56,7 @@ def test_a_hub_lead_starts_the_recommendations_of_the_core_and_an_admin_reads_th
 @pytest.mark.backends("sqlite")
 @pytest.mark.parametrize("reader", ["coordinator", "hub_lead"])
 def test_a_non_admin_reads_other_advisers_as_bands_and_the_newcomer_exactly(app, admin, solved, poll_job, reader):
-    hub, round_id, lead, coordinator = solved
+    _, round_id, lead, coordinator = solved
     coordinator = coordinator if reader == "coordinator" else lead
     reply = lead.post(f"/rounds/{round_id}/recommend?wait=60", json={"kind": "school", "record": SCHOOL, "top": 3})
     job_url = reply.headers["Location"]
@@ -106,7 +106,7 @@ def test_only_the_hubs_lead_or_an_admin_may_ask_and_a_draft_round_is_refused(cal
 
 @pytest.mark.backends("sqlite")
 def test_a_bad_newcomer_is_a_422_naming_the_field(solved, expect_error):
-    hub, round_id, lead, _ = solved
+    _, round_id, lead, _ = solved
     url = f"/rounds/{round_id}/recommend"
     expect_error(
         lead.post(url, json={"kind": "adviser", "record": {**ANA, "capacity": 11}}),
