@@ -44,7 +44,13 @@ from models.domain import Adviser, CornerstoneEmployer, Problem, Role, School, S
 
 Newcomer = Adviser | CornerstoneEmployer | School
 Method = Literal["augmenting paths", "re-solve"]
-Choice = tuple[np.ndarray, np.ndarray, "int | None"]  # candidates added, dropped; the forced first pairing
+# candidates added and dropped; the forced first pairing; the change of the flow network's cost (None: re-solved)
+Choice = tuple[np.ndarray, np.ndarray, "int | None", "int | None"]
+
+
+class _NotAugmentable(Exception):
+    """The newcomer's arcs in the flow network are not one node's arcs to one end (a network this module does not
+    know how to augment): the role is re-solved instead, saying so."""
 
 
 @dataclass(frozen=True)
@@ -163,8 +169,10 @@ def _recommend_role(problem: Problem, solution: Solution, role: Role, school: bo
             return _answer(problem, inp, base, choices, "augmenting paths", None, school, base_cov, base_cost)
         except NegativeCycle:
             reason = "the current pairings are not the round's optimum as it stands (a cheaper matching exists)"
+        except _NotAugmentable as err:
+            reason = str(err)
     chosen = solve_role(inp, "auto", problem.policy.time_limit_s).chosen
-    resolved = (np.flatnonzero(chosen & ~base), np.flatnonzero(base & ~chosen), None)
+    resolved = (np.flatnonzero(chosen & ~base), np.flatnonzero(base & ~chosen), None, None)
     return _answer(problem, inp, base, [resolved], "re-solve", reason, school, base_cov, base_cost)
 
 
@@ -201,16 +209,18 @@ def _augmented(inp: RoleInput, base: np.ndarray, school: bool, top: int) -> list
     own_arcs = np.concatenate([2 * own, 2 * own + 1])
     ends = np.unique(net.heads[own])
     if len(ends) != 1:
-        raise NegativeCycle("the newcomer's arcs do not share one end")
+        raise _NotAugmentable("the newcomer's arcs in the flow network do not share one end")
     start, end = (node, int(ends[0])) if school else (int(ends[0]), node)
     closing = 2 * own + 1 if school else 2 * own  # residual arcs from ``end`` back to ``start``
     capacity = int(net.caps[own].sum()) if not school else int(inp.values.open_slots[node])
     firsts = np.flatnonzero((net.tails[:n_pair] if school else net.heads[:n_pair]) == node)  # its pair arcs
 
     def chosen_of(r: Residual, anchor: int | None = None) -> Choice:
-        now = r.flow(n_pair)
+        now = r.flow(len(net.tails))
+        value = int(net.costs @ (now - flow))  # every level the network prices, whatever they are
+        now = now[:n_pair]
         changed = np.flatnonzero(now != flow[:n_pair])
-        return net.free[changed[now[changed] > 0]], net.free[changed[now[changed] == 0]], anchor
+        return net.free[changed[now[changed] > 0]], net.free[changed[now[changed] == 0]], anchor, value
 
     # One shortest-path tree of the base residual gives every first placement's cycle: from the far end of the
     # newcomer's own arcs (an adviser's) to each of its schools, or (a school's) from each partner to the sink.
@@ -319,7 +329,7 @@ class _Before:
 def _placement(problem: Problem, inp: RoleInput, before: _Before, choice: Choice, school: bool) -> Placement:
     """The placement a choice makes of the round: its changes, its chain and its objective's change."""
     g, units = inp.graph, inp.costs.units
-    added, dropped, anchor = choice
+    added, dropped, anchor, network_value = choice
     change = np.bincount(g.school[added], minlength=g.n_schools) - np.bincount(g.school[dropped], minlength=g.n_schools)
     filled, holds = before.filled + change, before.held + change
     coverage = inp.values.coverage(filled) - before.coverage
@@ -344,7 +354,7 @@ def _placement(problem: Problem, inp: RoleInput, before: _Before, choice: Choice
         need=int((change * inp.values.need_level).sum()),
         coverage=coverage,
         cost_units=cost,
-        value=-coverage * before.unit + cost,
+        value=-coverage * before.unit + cost if network_value is None else network_value,
     )
 
 
