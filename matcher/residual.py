@@ -58,10 +58,15 @@ class Residual:
         costs = np.asarray(costs, dtype=np.int64)
         room = np.empty(2 * len(tails), dtype=np.int64)
         room[0::2], room[1::2] = np.asarray(caps, dtype=np.int64) - flow, flow
-        res = cls(n_nodes, tails, heads, costs, room, _EMPTY_INDEX, np.zeros(0, dtype=np.int64))
-        alive = np.flatnonzero(room > 0)
-        res.out = _index(res.tail(alive), res.head(alive), res.cost(alive), alive, n_nodes)
-        return res
+        forward, backward = np.flatnonzero(room[0::2] > 0), np.flatnonzero(flow > 0)
+        out = _index(
+            np.concatenate([tails[forward], heads[backward]]),
+            np.concatenate([heads[forward], tails[backward]]),
+            np.concatenate([costs[forward], -costs[backward]]),
+            np.concatenate([2 * forward, 2 * backward + 1]),
+            n_nodes,
+        )
+        return cls(n_nodes, tails, heads, costs, room, out, np.zeros(0, dtype=np.int64))
 
     def tail(self, arcs: np.ndarray) -> np.ndarray:
         return np.where(arcs & 1, self.heads[arcs >> 1], self.tails[arcs >> 1])
@@ -149,9 +154,6 @@ def _index(key: np.ndarray, other: np.ndarray, cost: np.ndarray, arcs: np.ndarra
     order = np.argsort(key.astype(np.uint16) if n_nodes < 2**16 else key, kind="stable")
     starts = np.searchsorted(key[order], np.arange(n_nodes + 1))
     return _Index(starts, arcs[order], other[order], cost[order])
-
-
-_EMPTY_INDEX = _Index(*(np.zeros(1 if k == 0 else 0, dtype=np.int64) for k in range(4)))
 
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
