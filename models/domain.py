@@ -6,7 +6,7 @@ They are frozen dataclasses so a problem cannot change under a solver; the marsh
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -15,6 +15,14 @@ SCHOOL_KINDS: tuple[SchoolKind, ...] = ("mainstream", "send", "ap", "college")
 Role = Literal["adviser", "cornerstone"]
 ROLES: tuple[Role, Role] = ("adviser", "cornerstone")
 BENCHMARKS = tuple(str(b) for b in range(1, 9))
+ENCOUNTER_BENCHMARKS = ("5", "6")  # encounters with employers, experiences of workplaces: what Cornerstones give
+LOW_MARK = 50.0  # a Compass percentage below this is low
+
+
+def low_on_encounters(gatsby: Mapping[str, float]) -> bool:
+    """Below 50% on Gatsby benchmark 5 or 6 in the Compass self-assessment: the schools Cornerstones are for (a
+    benchmark not reported is not counted low)."""
+    return any(float(gatsby.get(b, 100)) < LOW_MARK for b in ENCOUNTER_BENCHMARKS)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from models import tables as t
 from models.domain import ROLES, Problem, Solution
+from models.domain import low_on_encounters as low_gatsby
 from models.lifecycle import KEPT, ProposalState, RoundState, move_round
 from models.schemas import PolicySchema, load_problem
 
@@ -234,8 +235,8 @@ def _carried_decision(session: Session, carried: Inherited | None) -> dict[str, 
 
 
 def low_on_encounters(school: t.School) -> bool:
-    """Below 50% on Gatsby benchmark 5 or 6 in the Compass self-assessment: the schools Cornerstones are for."""
-    return any(float(school.gatsby.get(b, 100)) < 50 for b in ("5", "6"))
+    """A school row low on Gatsby 5/6 (``models.domain.low_on_encounters``, the one definition)."""
+    return low_gatsby(school.gatsby)
 
 
 def baseline(session: Session, round_: t.Round) -> dict[str, int]:
