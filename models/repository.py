@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from models import tables as t
-from models.domain import ROLES, Problem, Solution
+from models.domain import ROLES, Assignment, Problem, Solution, Unmatched
 from models.domain import low_on_encounters as low_gatsby
 from models.lifecycle import KEPT, ProposalState, RoundState, move_round
 from models.schemas import PolicySchema, load_problem
@@ -258,6 +258,32 @@ def solution_summary(solution: Solution) -> dict[str, Any]:
         "unmatched": len(solution.unmatched),
         "unmatched_reasons": dict(sorted(Counter(f"{u.role}:{u.reason}" for u in solution.unmatched).items())),
     }
+
+
+def round_solution(session: Session, round_: t.Round) -> Solution | None:
+    """The round's pairings as a Solution, for analyses that start from them: a published round's kept pairings, a
+    proposed round's proposals that are not rejected (decided or not), with the open slots of its last solve; None
+    for a round never solved."""
+    if not round_.solves:
+        return None
+    states = KEPT if round_.state == RoundState.PUBLISHED else (*KEPT, ProposalState.PROPOSED)
+    rows = session.scalars(
+        select(t.Proposal).where(t.Proposal.round_id == round_.id, t.Proposal.state.in_(states)).order_by(t.Proposal.id)
+    )
+    found = tuple(
+        Assignment(school=p.school_id, partner=p.partner_id, role=p.role, cost=p.cost,  # type: ignore[arg-type]
+                   components=dict(p.components), distance_km=p.distance_km,
+                   locked=p.state == ProposalState.LOCKED, alternatives=tuple(p.alternatives))
+        for p in rows
+    )
+    left = tuple(
+        Unmatched(school=u.school_id, role=u.role, reason=u.reason, detail=u.detail)  # type: ignore[arg-type]
+        for u in session.scalars(select(t.Unmatched).where(t.Unmatched.round_id == round_.id).order_by(t.Unmatched.id))
+    )
+    summary = round_.summary or {}
+    return Solution(status=str(summary.get("status", "optimal")), objective=float(summary.get("objective", 0.0)),
+                    bound=float(summary.get("bound", 0.0)), gap=float(summary.get("gap", 0.0)), assignments=found,
+                    unmatched=left, stats=dict(summary.get("stats", {})))
 
 
 def publish(session: Session, round_: t.Round) -> dict[str, int]:
