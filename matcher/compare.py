@@ -41,7 +41,7 @@ def compare(a: Side, b: Side, labels: tuple[str, str] = ("A", "B")) -> dict[str,
 
 
 def summarise(problem: Problem, solution: Solution, label: str) -> dict[str, Any]:
-    """One side's figures; ``solution.stats`` gives the volunteers engaged and idle where the solve reported them."""
+    """One side's figures (see the module docstring)."""
     by_role = {role: [x for x in solution.assignments if x.role == role] for role in ROLES}
     schools = {s.id: s for s in problem.schools}
     covered = {role: {x.school for x in by_role[role]} for role in ROLES}
@@ -84,19 +84,19 @@ def _pairings(solution: Solution) -> set[tuple[str, str, str]]:
 
 
 def _engaged(problem: Problem, solution: Solution) -> dict[str, int]:
-    """Volunteers with at least one school and those available without one; the solve's own counts when it gave
-    them (``advisers_engaged``, ``advisers_idle``), else counted here from the pairings."""
+    """Available volunteers with at least one school, and those without one, counted from the pairings.
+
+    Counted here rather than read from ``solution.stats``: a round's stats are those of its last solve, and a
+    coordinator's rejections since then change who is engaged."""
     busy = {x.partner for x in solution.assignments}
     advisers = [a.id for a in problem.advisers if not a.unavailable and a.capacity > 0]
     employers = [e.id for e in problem.employers if e.capacity > 0]
-    counted = {
+    return {
         "advisers_engaged": sum(a in busy for a in advisers),
         "advisers_idle": sum(a not in busy for a in advisers),
         "employers_engaged": sum(e in busy for e in employers),
         "employers_idle": sum(e not in busy for e in employers),
     }
-    reported = {key: solution.stats.get(key) for key in counted}
-    return {key: int(v) if isinstance(v, int) else counted[key] for key, v in reported.items()}
 
 
 def _area_km(problem: Problem, pairings: list[Assignment]) -> list[float]:

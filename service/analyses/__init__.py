@@ -16,7 +16,9 @@ from typing import Any
 
 from models.domain import Problem, Solution
 
-KINDS: dict[str, str] = {}
+KINDS: dict[str, str] = {
+    "compare": "service.analyses.compare",
+}
 DEFAULT_TIME_LIMIT_S = 300.0
 
 
