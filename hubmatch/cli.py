@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from hubmatch import __version__
+from hubmatch import __version__, compare
 from hubmatch.overlap import load_while_importing
 from models import Problem, ProblemError, Solution, dump_solution, load_previous, load_problem
 
@@ -130,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
 
     dbp = sub.add_parser("db", help="database").add_subparsers(required=True, metavar="ACTION")
     dbp.add_parser("upgrade", help="apply the migrations to HUBMATCH_DATABASE_URL").set_defaults(run=_db_upgrade)
+    compare.add_parser(sub)
     hub = sub.add_parser("hub", help="hubs").add_subparsers(required=True, metavar="ACTION")
     hc = hub.add_parser("create", help="create a hub (optionally loading a problem file's records)")
     hc.add_argument("id")

@@ -45,8 +45,11 @@ def _policy_change(ctx: AnalysisContext, change: dict[str, Any]) -> dict[str, An
     before = solve(ctx.problem)
     ctx.progress(0.5, "solving with the policy changed")
     after = solve(changed)
-    return {"kind": "policy", "change": change, **compare((ctx.problem, before), (changed, after),
-                                                          ("round's policy", "policy changed"))}
+    return {
+        "kind": "policy",
+        "change": change,
+        **compare((ctx.problem, before), (changed, after), ("round's policy", "policy changed")),
+    }
 
 
 def _other_round(ctx: AnalysisContext, other_id: int) -> dict[str, Any]:
@@ -58,5 +61,8 @@ def _other_round(ctx: AnalysisContext, other_id: int) -> dict[str, Any]:
         if solution is None:
             raise AnalysisError(f"There is nothing to compare: {name} has no pairings yet (solve it first).")
     assert ctx.solution is not None and other[1] is not None
-    return {"kind": "rounds", "other_round": other_id,
-            **compare((ctx.problem, ctx.solution), (other[0], other[1]), ("this round", f"round {other_id}"))}
+    return {
+        "kind": "rounds",
+        "other_round": other_id,
+        **compare((ctx.problem, ctx.solution), (other[0], other[1]), ("this round", f"round {other_id}")),
+    }
