@@ -22,8 +22,10 @@ DEEPER = ("weights", "kinds")
 
 
 def policy_dict(policy: Policy) -> dict[str, Any]:
-    """The policy as the JSON of the problem format (tuples as lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(policy)))
+    """The policy as the JSON of the problem format (tuples as lists); no ``kinds`` when it has no rules per kind,
+    so that a policy of before them reads back as it was written."""
+    document = json.loads(json.dumps(dataclasses.asdict(policy)))
+    return document if document["kinds"] else {k: v for k, v in document.items() if k != "kinds"}
 
 
 def merged(base: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
