@@ -20,6 +20,8 @@ from models.errors import Fault
 
 
 def add_parser(sub: Any) -> None:
+    from hubmatch.cli import SOLVERS
+
     c = sub.add_parser("compare", help="solve a problem under two policies and compare them side by side")
     c.add_argument("problem", type=Path)
     c.add_argument(
@@ -31,7 +33,7 @@ def add_parser(sub: Any) -> None:
         help="a (partial) policy merged over the problem's; give one (against the problem's own) or two",
     )
     c.add_argument("-o", "--output", type=Path, help="write the comparison as JSON")
-    c.add_argument("--solver", choices=("auto", "flow", "cpsat", "mip"), default="auto")
+    c.add_argument("--solver", choices=SOLVERS, default="auto")
     c.add_argument("--time-limit", type=float, help="seconds per solve (overrides policy.time_limit_s)")
     c.set_defaults(run=run)
 
