@@ -102,13 +102,13 @@ def _engaged(problem: Problem, solution: Solution) -> dict[str, int]:
 def _area_km(problem: Problem, pairings: list[Assignment]) -> list[float]:
     """Each adviser pairing's distance from the adviser's area to the school: all a non-admin's figures use."""
     schools = {s.id: s for s in problem.schools}
-    homes = {a.id: area_of(a.lat, a.lon) for a in problem.advisers}
-    out = []
-    for x in pairings:
-        if x.partner in homes and x.school in schools:
-            lat, lon = homes[x.partner]
-            out.append(_round(float(haversine_km(lat, lon, schools[x.school].lat, schools[x.school].lon))))
-    return out
+    areas = {a.id: area_of(a.lat, a.lon) for a in problem.advisers}
+    known = [x for x in pairings if x.partner in areas and x.school in schools]
+    if not known:
+        return []
+    start = np.array([areas[x.partner] for x in known])
+    end = np.array([(schools[x.school].lat, schools[x.school].lon) for x in known])
+    return np.round(haversine_km(start[:, 0], start[:, 1], end[:, 0], end[:, 1]), 2).tolist()
 
 
 def _against_current(problem: Problem, solution: Solution) -> dict[str, int]:
