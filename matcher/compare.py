@@ -61,20 +61,21 @@ def summarise(problem: Problem, solution: Solution, label: str) -> dict[str, Any
         "adviser_area_km": _area_km(problem, by_role["adviser"]),
         "gatsby_low": len(low),
         "gatsby_low_covered": len(set(low) & covered["cornerstone"]),
-        "need_covered": {role: _round(sum(need[role][s] for s in covered[role])) for role in ROLES},
+        "need_covered": {role: _round(sum(need[role].get(s, 0.0) for s in covered[role])) for role in ROLES},
         "need_total": {role: _round(sum(need[role].values())) for role in ROLES},
         "current": _against_current(problem, solution),
     }
 
 
 def partner_changes(a: Side, b: Side) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    """The schools with a partner of a role in B and none in A (gained), and the reverse (lost), by name."""
+    """The schools with a partner of a role in B and none in A (gained), and the reverse (lost), by name (by id for
+    a school no longer in the hub's records, as an old round's pairings may name)."""
     names = {s.id: s.name for side in (a, b) for s in side[0].schools}
     has = [{(x.school, x.role) for x in side[1].assignments} for side in (a, b)]
 
     def listed(keys: set[tuple[str, Role]]) -> list[dict[str, str]]:
-        ordered = sorted(keys, key=lambda k: (names[k[0]], k))
-        return [{"school": s, "name": names[s], "role": role} for s, role in ordered]
+        ordered = sorted(keys, key=lambda k: (names.get(k[0], k[0]), k))
+        return [{"school": s, "name": names.get(s, s), "role": role} for s, role in ordered]
 
     return listed(has[1] - has[0]), listed(has[0] - has[1])
 
@@ -183,7 +184,7 @@ def _text(value: Any) -> str:
         return f"{_text(value[0])} of {_text(value[1])}"
     if value is None:
         return "–"
-    return f"{value:g}" if isinstance(value, int | float) else str(value)
+    return _number(value) if isinstance(value, int | float) else str(value)
 
 
 def _change(a: Any, b: Any) -> str | None:
@@ -192,4 +193,9 @@ def _change(a: Any, b: Any) -> str | None:
     if not (isinstance(x, int | float) and isinstance(y, int | float)):
         return None
     delta = round(y - x, 2)
-    return f"{delta:+g}" if delta else "0"
+    return ("+" if delta > 0 else "") + _number(delta) if delta else "0"
+
+
+def _number(value: float) -> str:
+    """A count as it is, a need to two decimals at most, with thousands separated: 5,000; 29.18; 2,500.5."""
+    return format(round(value, 2), ",")
