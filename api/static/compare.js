@@ -4,7 +4,7 @@
 (function () {
   "use strict";
   const panel = document.querySelector("section.compare");
-  if (!panel) return;
+  if (!panel || !document.getElementById("compare-form")) return;
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const form = document.getElementById("compare-form");
   const stage = document.getElementById("compare-stage");

@@ -28,6 +28,16 @@ def test_the_panel_is_for_hub_leads_and_admins(served: Served, role: str, shown:
         assert 'value="3" data-was="3"' in page
 
 
+def test_a_round_not_yet_solved_asks_for_a_solve_first(served: Served) -> None:
+    client = signed_in(served, "hub_lead")
+    lead = {"Authorization": f"Bearer {served.tokens['hub_lead']}"}
+    draft = served.app.test_client().post(  # type: ignore[attr-defined]
+        "/hubs/lancashire/rounds", json={"term": "2026-draft"}, headers=lead
+    )
+    page = client.get(f"/ui/rounds/{draft.json['id']}").get_data(as_text=True)
+    assert 'id="compare-unsolved"' in page and 'id="compare-form"' not in page
+
+
 def test_a_hub_lead_compares_40_km_in_the_browser(served: Served) -> None:
     """The table the page renders is the job's own (the same request through the API gives the same rows), and a
     Hub Lead reads advisers' worst travel as a band."""
