@@ -7,7 +7,6 @@ and answers 200 with the finished job.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from flask.views import MethodView
@@ -24,6 +23,7 @@ from models import tables as t
 from models.audit import Action, record_event
 from models.domain import Policy
 from models.lifecycle import ProposalState, RoundState, editable, move_round
+from models.policies import policy_dict
 from models.privacy import coarse_summary, sees_homes
 from models.repository import publish
 from models.schemas import PolicySchema, SchoolSchema
@@ -107,8 +107,8 @@ def round_view(round_: t.Round) -> dict[str, Any]:
 
 
 def _policy_dict(policy: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(policy) and not isinstance(policy, type):
-        return dataclasses.asdict(policy)
+    if isinstance(policy, Policy):
+        return policy_dict(policy)
     return dict(policy)
 
 

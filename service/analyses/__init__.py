@@ -18,6 +18,7 @@ from models.domain import Problem, Solution
 
 KINDS: dict[str, str] = {
     "recommend": "service.analyses.recommend",
+    "compare": "service.analyses.compare",
 }
 DEFAULT_TIME_LIMIT_S = 300.0
 
