@@ -19,6 +19,7 @@ from helpers import (
     north,
     objective_key,
     random_document,
+    random_kinds_document,
     rules_of,
     school,
     unit_costs,
@@ -137,6 +138,15 @@ def _best_by_anchor(rules, costs, kind: str, new: str, rec: RoleRecommendations)
 def test_recommendations_match_a_full_resolve_and_brute_force_on_random_rounds(seed: int) -> None:
     kind, record = newcomer_record(seed)
     check_round(random_document(seed), kind, record)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_recommendations_match_brute_force_with_rules_per_kind_of_school(seed: int) -> None:
+    """Per-kind slots (a college taking two advisers, a kind taking none), skills and radii."""
+    kind, record = newcomer_record(seed)
+    if kind == "school":
+        record = {**record, "kind": ("college", "ap", "send", "mainstream")[seed % 4]}
+    check_round(random_kinds_document(seed), kind, record)
 
 
 @pytest.mark.parametrize("seed", range(6))
