@@ -38,6 +38,7 @@ class CandidateGraph:
     given_cost: np.ndarray
     in_reach: np.ndarray
     removed: dict[str, np.ndarray] = field(default_factory=dict)
+    partner_removed: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -81,6 +82,7 @@ def build_graph(problem: Problem, role: Role) -> CandidateGraph:
     in_reach = np.bincount(school, minlength=n_schools)
     masks = _rule_masks(problem, partners, school, partner, keys, school_at, flag, pairs)
     removed = {name: np.bincount(school[mask & ~locked], minlength=n_schools) for name, mask in masks.items()}
+    partner_removed = {name: np.bincount(partner[mask & ~locked], minlength=n_partners) for name, mask in masks.items()}
     keep = ~np.logical_or.reduce(list(masks.values())) | locked
     slots = problem.policy.advisers_per_school if role == "adviser" else problem.policy.cornerstones_per_school
     return CandidateGraph(
@@ -96,6 +98,7 @@ def build_graph(problem: Problem, role: Role) -> CandidateGraph:
         given_cost=given_cost[keep],
         in_reach=in_reach,
         removed=removed,
+        partner_removed=partner_removed,
     )
 
 
