@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from importlib import import_module
 from typing import Any
 
 from flask import Flask, send_from_directory
@@ -94,6 +95,7 @@ def _register(app: Flask, api: Api) -> None:
     for module in (meta, hubs, records, rounds, proposals, exports, tokens, audit):
         for blueprint in module.BLUEPRINTS:
             api.register_blueprint(blueprint)
+    api.register_blueprint(import_module("api.idle").blp)
     from api.pages import ui
 
     app.register_blueprint(ui)  # the review page: HTML, not part of the OpenAPI document

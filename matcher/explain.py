@@ -264,10 +264,8 @@ def _idle_reason(
         company = g.partners.company_ids[g.partners.company[j]]
         return "company_cap", f"{company} has reached max_schools_per_company ({g.partners.company_cap})."
     if not open_schools:
-        return "schools_taken", (
-            f"All {_count(fitting, 'school', 'schools')} within reach are taken by {many} nearer, better fitting "
-            "or needed there to cover more schools."
-        )
+        which = "The only school within reach is" if fitting == 1 else f"All {fitting} schools within reach are"
+        return "schools_taken", f"{which} taken by {many} nearer, better fitting or needed there to cover more schools."
     if inp.distinct_sectors and g.slots > 1:
         return "sector_taken", "The schools within reach with a slot left already have a partner in this sector."
     if proven:
