@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from models.domain import Solution
 
@@ -12,7 +13,7 @@ LABELS = (("adviser", "advisers"), ("cornerstone", "employers"))
 def volunteers_line(solution: Solution) -> str | None:
     """"volunteers: 68 advisers engaged, 20 idle (20 company_cap); 1 employer engaged, 0 idle", or None when
     the solve matched neither role."""
-    st = solution.stats
+    st: dict[str, Any] = solution.stats
     reasons = Counter((i.role, i.reason) for i in solution.idle)
     parts = []
     for role, name in LABELS:
