@@ -21,6 +21,17 @@ from models.privacy import ADVISER, sees_homes
 
 blp = Blueprint("idle", __name__, description="Willing volunteers the last solve gave no school, and why")
 BLUEPRINTS = [blp]
+READERS = ("admin", "hub_lead")
+REASON_WORDS = {
+    "no_school_in_reach": "No school within travel distance",
+    "blocked_by_rule": "Every school in reach ruled out",
+    "not_enough_places": "Schools in reach need more places",
+    "company_cap": "Company at its school limit",
+    "schools_taken": "Schools in reach already taken",
+    "sector_taken": "Sector already taken at the schools with room",
+    "unassigned": "Unexplained (please report)",
+    "not_reached": "Solver stopped at its time limit",
+}
 
 
 class IdleSchema(Schema):
@@ -54,6 +65,19 @@ def idle_view(row: t.IdlePartner, admin: bool) -> dict[str, Any]:
     }
 
 
+def idle_partners(round_id: int) -> list[dict[str, Any]]:
+    """The round's idle partners as the caller may read them (the endpoint's and the page panel's one reader)."""
+    admin = sees_homes(principal().role)
+    rows = db().scalars(select(t.IdlePartner).where(t.IdlePartner.round_id == round_id).order_by(t.IdlePartner.id))
+    return [idle_view(row, admin) for row in rows]
+
+
+@blp.app_context_processor
+def _panel() -> dict[str, Any]:
+    """What api/templates/panels/idle.html reads: the list (for a Hub Lead or an admin) and the reasons in words."""
+    return {"idle_partners": idle_partners, "idle_readers": READERS, "idle_reason_words": REASON_WORDS}
+
+
 @blp.route("/rounds/<int:round_id>/idle")
 class RoundIdle(MethodView):
     @blp.response(200, IdleSchema(many=True))
@@ -61,6 +85,4 @@ class RoundIdle(MethodView):
         """The willing advisers and Cornerstone Employers the last solve gave no school, each with its reason."""
         visible_round(round_id)
         require("hub_lead")
-        admin = sees_homes(principal().role)
-        rows = db().scalars(select(t.IdlePartner).where(t.IdlePartner.round_id == round_id).order_by(t.IdlePartner.id))
-        return [idle_view(row, admin) for row in rows]
+        return idle_partners(round_id)
