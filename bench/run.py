@@ -1,6 +1,6 @@
 """Benchmark of hubmatch against its performance targets, with baselines measured in the same run.
 
-    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap,queue] [--profile]
+    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap,queue,engaged] [--profile]
 
 Prints aligned plain-text tables (medians over repeats; PASS/MISS beside each target, never an assertion) and writes
 bench/results.json. The machine is shared and noisy, so ratios are only taken between numbers of the same run.
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import engaged
 import gap
 import hubs
 import lsa
@@ -25,7 +26,7 @@ import national
 import queueing
 from common import BENCH, Config, Table, machine
 
-SECTIONS = ("hubs", "national", "lsa", "gap", "queue")
+SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "engaged")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,7 +116,13 @@ def _queue(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     report["raw"]["queue"] = raw
 
 
-_SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue}
+def _engaged(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+    table, raw = engaged.run(cfg)
+    _show(report, table)
+    report["raw"]["engaged"] = raw
+
+
+_SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue, "engaged": _engaged}
 
 
 if __name__ == "__main__":
