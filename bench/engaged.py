@@ -15,7 +15,7 @@ from common import Config, Table, median, ratio, timed
 import fixtures
 from matcher.solve import role_input
 from matcher.solvers import RoleInput, solve_flow
-from matcher.solvers.flow import _engaged, _most_engaged, _solve
+from matcher.solvers.flow import _engages_the_most, _solve
 from models import load_problem
 
 COMPANY_CAP = 3
@@ -72,5 +72,5 @@ def _measure(inp: RoleInput, repeats: int) -> dict[str, Any]:
         "engaged_before": len(engaged["previous"]), "engaged_now": len(engaged["engaged"]),
         "idle_now": int(willing.sum()) - len(engaged["engaged"] & set(willing.nonzero()[0].tolist())),
         "cost_before": found["previous"].cost_units, "cost_now": found["engaged"].cost_units,
-        "certified": units.trial >= units.engaged or _engaged(inp, net, flows) >= _most_engaged(inp, net),
+        "certified": units.trial >= units.engaged or _engages_the_most(inp, net, flows),
     }
