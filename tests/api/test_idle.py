@@ -8,12 +8,12 @@ import itertools
 from typing import Any
 
 import pytest
-from conftest import Caller, issue_token, unit_of_work
 from helpers import TINY, east
 
 from models import load_problem
 from models import tables as t
 from models.repository import create_hub
+from tests.api.conftest import Caller, issue_token, unit_of_work
 
 _ids = itertools.count(1)
 FAR_ADVISER = {"id": "FAR", "name": "Faraway", "company": "C9", "lat": 51.5, "lon": -0.12, "max_travel_km": 20}
