@@ -1,6 +1,7 @@
 """Benchmark of hubmatch against its performance targets, with baselines measured in the same run.
 
-    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap,queue,scale,compare,recommend] [--profile]
+    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap,queue,scale,compare,recommend,
+                                                  engaged] [--profile]
 
 Prints aligned plain-text tables (medians over repeats; PASS/MISS beside each target, never an assertion) and writes
 bench/results.json. The machine is shared and noisy, so ratios are only taken between numbers of the same run.
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import compare
+import engaged
 import gap
 import hubs
 import lsa
@@ -28,7 +30,7 @@ import recommend
 import scale
 from common import BENCH, Config, Table, machine
 
-SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "scale", "compare", "recommend")
+SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "scale", "compare", "recommend", "engaged")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,8 +136,14 @@ def _recommend(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     report["raw"]["recommend"] = raw
 
 
+def _engaged(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+    table, raw = engaged.run(cfg)
+    _show(report, table)
+    report["raw"]["engaged"] = raw
+
+
 _SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue, "scale": _scale,
-            "compare": _compare, "recommend": _recommend}
+            "compare": _compare, "recommend": _recommend, "engaged": _engaged}
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 import orjson
 
 from hubmatch import __version__, compare, recommend
+from hubmatch.engaged import volunteers_line
 from hubmatch.overlap import load_while_importing
 from models import Problem, ProblemError, Solution, dump_solution, load_previous, load_problem
 
@@ -388,6 +389,7 @@ def summary(problem: Problem, solution: Solution) -> str:
     reasons = Counter((u.role, u.reason) for u in solution.unmatched)
     if reasons:
         lines.append("unmatched: " + ", ".join(f"{n} {role} {reason}" for (role, reason), n in sorted(reasons.items())))
+    lines += filter(None, [volunteers_line(solution)])
     lines.append(f"pairings: {st['kept_pairings']} kept, {st['changed_pairings']} changed, {st['new_pairings']} new")
     return "\n".join(lines)
 

@@ -55,7 +55,7 @@ def check(raw: Record, role: str, solver: str) -> tuple[str, Key, Key] | None:
     costs = unit_costs(problem, inp)
     best, _ = brute_force_best(rules, rules.candidates(), costs)
     key = objective_key(rules, costs, choice)
-    assert res.cost_units == -key[3]
+    assert res.cost_units == -key[4]
     return res.status, key, best
 
 
@@ -276,7 +276,7 @@ def test_staged_levels_rank_every_feasible_choice_as_the_objective_does(seed: in
         for choice in feasible_choices(rules, rules.candidates()):
             x = np.zeros(len(position), dtype=np.int64)
             x[[position[k] for k in choice if k in position]] = 1
-            xy = np.r_[x, [int(x[var].any()) for var in lv.school_vars]]
+            xy = np.r_[x, [int(x[var].any()) for var in lv.school_vars + lv.partner_vars]]
             staged = tuple(int(st.coef @ xy) * (1 if st.maximise else -1) for st in lv.stages)
             ranked.append((objective_key(rules, costs, choice), staged))
         ranked.sort()

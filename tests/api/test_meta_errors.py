@@ -38,6 +38,7 @@ API_PATHS = {
     "/rounds/{round_id}/compare": {"post"},
     "/rounds/{round_id}/publish": {"post"},
     "/rounds/{round_id}/unmatched": {"get"},
+    "/rounds/{round_id}/idle": {"get"},
     "/rounds/{round_id}/decisions": {"get"},
     "/rounds/{round_id}/decisions/batch": {"post"},
     "/rounds/{round_id}/proposals": {"get"},
