@@ -81,5 +81,6 @@ def _gain(r: dict[str, Any]) -> str:
     parts = [f"{covered:+d} school(s) covered"] if covered else []
     parts += [f"{filled:+d} slot(s) filled"] if filled != covered else []
     parts += [f"need {r['need'] / 10:+.1f}"] if r["need"] else []
+    parts += [f"{r['partners_engaged']:+d} volunteer(s) engaged"] if r.get("partners_engaged") else []
     parts.append(f"cost change {r['cost_change']:+.3f}")
     return ", ".join(parts)

@@ -88,6 +88,7 @@ class Placement:
     schools_covered: int
     slots_filled: int
     need: int
+    partners_engaged: int
     coverage: int
     cost_units: int
     value: int
@@ -309,7 +310,8 @@ def _answer(
 ) -> RoleRecommendations:
     """Decode the choices into ranked placements (the first, the optimum, stays first)."""
     unit = cost_unit(inp.costs, inp.values)
-    before = _Before(filled_per_school(inp, base), _held(inp, base), base_cov, unit)
+    load = np.bincount(inp.graph.partner[base], minlength=inp.graph.partners.size)
+    before = _Before(filled_per_school(inp, base), _held(inp, base), load, base_cov, unit)
     placements = [_placement(problem, inp, before, choice, school) for choice in choices]
     rest = sorted(placements[1:], key=lambda p: p.value)
     ranked = tuple(dataclasses.replace(p, rank=i + 1) for i, p in enumerate([placements[0], *rest]))
@@ -318,10 +320,12 @@ def _answer(
 
 @dataclass(frozen=True)
 class _Before:
-    """The round before the newcomer: open slots filled and partners held per school, coverage, the cost unit."""
+    """The round before the newcomer: open slots filled and partners held per school, schools per partner,
+    coverage, the cost unit."""
 
     filled: np.ndarray
     held: np.ndarray
+    load: np.ndarray
     coverage: int
     unit: int
 
@@ -332,6 +336,8 @@ def _placement(problem: Problem, inp: RoleInput, before: _Before, choice: Choice
     added, dropped, anchor, network_value = choice
     change = np.bincount(g.school[added], minlength=g.n_schools) - np.bincount(g.school[dropped], minlength=g.n_schools)
     filled, holds = before.filled + change, before.held + change
+    load = before.load + np.bincount(g.partner[added], minlength=g.partners.size) \
+        - np.bincount(g.partner[dropped], minlength=g.partners.size)
     coverage = inp.values.coverage(filled) - before.coverage
     cost = int(units[added].sum() - units[dropped].sum())
     node = g.n_schools - 1 if school else g.partners.size - 1
@@ -352,6 +358,7 @@ def _placement(problem: Problem, inp: RoleInput, before: _Before, choice: Choice
         schools_covered=int(np.count_nonzero(holds) - np.count_nonzero(before.held)),
         slots_filled=int(change.sum()),
         need=int((change * inp.values.need_level).sum()),
+        partners_engaged=int(np.count_nonzero(load) - np.count_nonzero(before.load)),
         coverage=coverage,
         cost_units=cost,
         value=-coverage * before.unit + cost if network_value is None else network_value,
@@ -503,6 +510,7 @@ def _placement_dict(p: Placement) -> dict[str, Any]:
         "schools_covered": p.schools_covered,
         "slots_filled": p.slots_filled,
         "need": p.need,
+        "partners_engaged": p.partners_engaged,
         "coverage": p.coverage,
         "cost_change": round(p.cost_change, 3),
         "cost_units": p.cost_units,

@@ -105,12 +105,9 @@ def check_round(raw: Record, kind: str, record: Record, top: int = 4, brute: boo
             choice = applied(base, p)
             assert violations(rules, choice) == [], (rec.role, p.rank)
             key = objective_key(rules, costs, choice)
-            assert (key[0] - base_key[0], key[1] - base_key[1], key[2] - base_key[2], base_key[3] - key[3]) == (
-                p.schools_covered,
-                p.slots_filled,
-                p.need,
-                p.cost_units,
-            )
+            assert (key[0] - base_key[0], key[1] - base_key[1], key[2] - base_key[2], key[3] - base_key[3],
+                    base_key[4] - key[4]) == (p.schools_covered, p.slots_filled, p.need, p.partners_engaged,
+                                              p.cost_units)
             assert round(sum(c.cost for c in p.added) - sum(c.cost for c in p.dropped), 6) == round(p.cost_change, 6)
             if p.anchor is not None and brute:
                 assert key == forced_best[p.anchor], (rec.role, p.rank, p.anchor)

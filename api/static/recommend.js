@@ -71,6 +71,7 @@
     if (r.schools_covered) parts.push(`${r.schools_covered > 0 ? "+" : ""}${r.schools_covered} school(s) covered`);
     if (r.slots_filled !== r.schools_covered) parts.push(`${r.slots_filled > 0 ? "+" : ""}${r.slots_filled} slot(s)`);
     if (r.need) parts.push(`need ${r.need > 0 ? "+" : ""}${(r.need / 10).toFixed(1)}`);
+    if (r.partners_engaged) parts.push(`${r.partners_engaged > 0 ? "+" : ""}${r.partners_engaged} volunteer(s) engaged`);
     parts.push(`cost ${r.cost_change >= 0 ? "+" : ""}${r.cost_change.toFixed(3)}`);
     return parts.join(", ");
   }
