@@ -26,8 +26,9 @@ from models.domain import Policy
 from models.lifecycle import JOB_OVER, ProposalState, RoundState, editable, move_round
 from models.privacy import coarse_summary, sees_homes
 from models.repository import publish
-from models.schemas import MAX_WAIT_S, PolicySchema, SchoolSchema
+from models.schemas import MAX_WAIT_S, PolicySchema, SchoolSchema, text
 from service.jobs import position
+from service.notify import Meeting, pairing_set, write_outbox
 
 blp = Blueprint("rounds", __name__, description="Matching rounds, solve jobs, publishing and waves")
 BLUEPRINTS = [blp]
@@ -245,12 +246,25 @@ class JobItem(MethodView):
         return job_view(job)
 
 
+class MeetingSchema(Schema):
+    starts_at = fields.AwareDateTime(required=True, metadata={"description": "with its offset, e.g. +01:00"})
+    minutes = fields.Integer(load_default=60, validate=validate.Range(15, 480))
+    place = text(200, 1, load_default=None, metadata={"description": "default: the school"})
+
+
+class PublishSchema(Schema):
+    first_meeting = fields.Nested(MeetingSchema, metadata={
+        "description": "a first meeting slot: every new pairing's message carries an invitation to it"})
+
+
 @blp.route("/rounds/<int:round_id>/publish")
 class RoundPublish(MethodView):
+    @blp.arguments(PublishSchema)
     @blp.response(200, RoundSchema)
-    def post(self, round_id: int) -> dict:
+    def post(self, body: dict, round_id: int) -> dict:
         """Publish a round whose every proposal is decided: its kept pairings become the schools' current
-        advisers and Cornerstone Employers, the continuity of the next term (Hub Leads)."""
+        advisers and Cornerstone Employers, the continuity of the next term (Hub Leads). Everyone whose pairings
+        changed is written to (``GET /rounds/{id}/messages``), with an invitation to ``first_meeting`` if given."""
         round_ = visible_round(round_id)
         who = require("hub_lead")
         if round_.state != RoundState.PROPOSED:
@@ -264,11 +278,18 @@ class RoundPublish(MethodView):
                 f"{undecided} proposal(s) are undecided; decide every proposal before publishing.",
                 details={"undecided": undecided},
             )
-        outcome = publish(db(), round_)
+        meeting = Meeting(**body["first_meeting"]) if body.get("first_meeting") else None
+        if meeting is not None and meeting.starts_at <= t.now():
+            raise ApiError(422, "The first meeting must be in the future.",
+                           details={"json": {"first_meeting": {"starts_at": ["Must be in the future."]}}})
+        before = pairing_set(db(), round_.hub_id)
+        outcome: dict[str, Any] = dict(publish(db(), round_))
+        outcome["messages"] = write_outbox(db(), round_, before, meeting)
         round_.published_at = t.now()
         round_.summary = {**round_.summary, "published": outcome}
         record_event(db(), round_.hub_id, who.name, Action.ROUND_PUBLISHED, f"rounds/{round_id}", outcome)
         db().commit()
+        jobs().deliver()
         return round_view(round_)
 
 

@@ -39,6 +39,8 @@ class Action(StrEnum):
     SOLVE_FAILED = "solve.failed"
     TOKEN_CREATED = "token.created"
     TOKEN_REVOKED = "token.revoked"
+    CONTACT_UPDATED = "contact.updated"
+    CONTACT_DELETED = "contact.deleted"
 
 
 def record_event(

@@ -10,11 +10,11 @@
 | ``HUBMATCH_WORKER_STALE_S`` | 30 | a running job whose worker has not said it is alive for this long is failed |
 | ``HUBMATCH_REQUEUE_AFTER_S`` | 10 | a queued job missing from the broker this long after it was queued is sent again |
 | ``HUBMATCH_SYNC_SOLVE_S`` | 30 | the longest ``?wait=`` of a solve request |
-| ``HUBMATCH_SMTP_URL`` | none (2) | where messages go: ``smtp://user:pass@host:port`` (STARTTLS when offered), ``smtps://`` |
-| ``HUBMATCH_OUTBOX_DIR`` | beside the database (2) | the folder messages are written to when there is no SMTP server |
+| ``HUBMATCH_SMTP_URL`` | none (2) | where messages go: ``smtp://user:pass@host:port`` or ``smtps://...`` |
+| ``HUBMATCH_OUTBOX_DIR`` | beside the database (2) | the folder of messages when there is no SMTP server |
 | ``HUBMATCH_MAIL_FROM`` | ``hubmatch@localhost`` | the sender of every message |
-| ``HUBMATCH_MAIL_RETRY_S`` | 30 | the first wait before a message refused for now is tried again (doubling, at most 1 h) |
-| ``HUBMATCH_MAIL_LEASE_S`` | 120 | a message claimed this long ago and not recorded as sent (its worker died) is tried again |
+| ``HUBMATCH_MAIL_RETRY_S`` | 30 | the first wait before a message refused for now is tried again (doubling) |
+| ``HUBMATCH_MAIL_LEASE_S`` | 120 | a message claimed this long ago and not yet sent (its worker died) goes again |
 
 (1) A SQLite file beside a SQLite database (``hubmatch.sqlite`` -> ``hubmatch-queue.sqlite``), else
 ``hubmatch-queue.sqlite`` in the working directory: the embedded queue, which needs no broker server.
