@@ -47,10 +47,19 @@ def deliver_due(factory: sessionmaker[Session], mailer: Mailer, sender: str, ret
                 limit: int | None = None) -> Delivered:
     """Send every message due now (at most ``limit``), one claim at a time, until none is left."""
     done = Delivered()
+    try:
+        _deliver(factory, mailer, sender, retry_s, limit, done)
+    finally:
+        mailer.close()
+    return done
+
+
+def _deliver(factory: sessionmaker[Session], mailer: Mailer, sender: str, retry_s: float, limit: int | None,
+             done: Delivered) -> None:
     while limit is None or len(done.sent) + len(done.bounced) + len(done.retrying) + len(done.failed) < limit:
         claimed = claim_next(factory, sender)
         if claimed is None:
-            return done
+            return
         row_id, message = claimed
         try:
             mailer.send(message)
@@ -62,7 +71,6 @@ def deliver_due(factory: sessionmaker[Session], mailer: Mailer, sender: str, ret
         else:
             _mark(factory, row_id, "sent", sent_at=t.now(), reason=None)
             done.sent.append(row_id)
-    return done
 
 
 def claim_next(factory: sessionmaker[Session], sender: str) -> tuple[int, EmailMessage] | None:

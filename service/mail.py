@@ -29,11 +29,18 @@ class TryLater(Exception):
 class Mailer(Protocol):
     def send(self, message: EmailMessage) -> None: ...
 
+    def close(self) -> None: ...
+
     def describe(self) -> str: ...
 
 
 class SmtpMailer:
-    """Sends through ``smtp://user:pass@host:port`` (STARTTLS when the server offers it) or ``smtps://``."""
+    """Sends through ``smtp://user:pass@host:port`` (STARTTLS when the server offers it) or ``smtps://``.
+
+    One connection serves a whole delivery run (opened on the first message, closed by ``close``), so that the
+    moment between the server accepting a message and the outbox recording it holds no round trip of its own;
+    any failure drops the connection, and the next message opens a new one.
+    """
 
     def __init__(self, url: str, timeout_s: float = 30.0):
         parts = urlsplit(url)
@@ -44,16 +51,14 @@ class SmtpMailer:
         self.user = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password) if parts.password else None
         self.timeout_s = timeout_s
+        self._smtp: smtplib.SMTP | None = None
 
     def describe(self) -> str:
         return f"{'smtps' if self.tls else 'smtp'}://{self.host}:{self.port}"  # never the password
 
     def send(self, message: EmailMessage) -> None:
         try:
-            with self._connect() as smtp:
-                if self.user:
-                    smtp.login(self.user, self.password or "")
-                smtp.send_message(message)
+            self._raw_send(message)
         except smtplib.SMTPRecipientsRefused as err:  # every recipient refused (a message has one)
             code, text = next(iter(err.recipients.values()))
             raise (Refused if code >= 500 else TryLater)(f"{code} {_text(text)}") from None
@@ -66,14 +71,46 @@ class SmtpMailer:
         except (smtplib.SMTPException, OSError) as err:  # refused connection, dropped connection, timeout
             raise TryLater(f"{type(err).__name__}: {err}") from None
 
+    def _raw_send(self, message: EmailMessage) -> None:
+        try:
+            if self._smtp is None:
+                self._smtp = self._connect()
+            self._smtp.send_message(message)
+        except Exception:
+            self._drop()
+            raise
+
+    def close(self) -> None:
+        """Say goodbye to the server (QUIT) once the run's messages are recorded."""
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            finally:
+                self._drop()
+
+    def _drop(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.close()
+            finally:
+                self._smtp = None
+
     def _connect(self) -> smtplib.SMTP:
         if self.tls:
-            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_s, context=ssl.create_default_context())
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout_s,
+                                                  context=ssl.create_default_context())
+            if self.user:
+                smtp.login(self.user, self.password or "")
+            return smtp
         smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout_s)
         smtp.ehlo()
         if smtp.has_extn("starttls"):
             smtp.starttls(context=ssl.create_default_context())
             smtp.ehlo()
+        if self.user:
+            smtp.login(self.user, self.password or "")
         return smtp
 
 
@@ -85,6 +122,9 @@ class FolderMailer:
 
     def describe(self) -> str:
         return f"the folder {self.folder}"
+
+    def close(self) -> None:
+        """Nothing to close: each message is its own file."""
 
     def send(self, message: EmailMessage) -> None:
         try:

@@ -38,13 +38,18 @@ class Received:
 class _Handler:
     refuse: set[str] = field(default_factory=set)  # 550 for these addresses
     defer: set[str] = field(default_factory=set)  # 451 for these addresses
-    slow_s: float = 0.0  # each RCPT waits this long (a slow server: the window a kill lands in)
+    slow_s: float = 0.0  # each RCPT waits this long (a slow server)
+    stall_after: int | None = None  # once this many messages are in, RCPT hangs: a client killed then sent nothing
+    stalled: threading.Event = field(default_factory=threading.Event)
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if self.slow_s:
             await asyncio.sleep(self.slow_s)
+        while self.stall_after is not None and len(self.received) >= self.stall_after:
+            self.stalled.set()
+            await asyncio.sleep(0.05)
         if address in self.refuse:
             return "550 5.1.1 No such mailbox here"
         if address in self.defer:
@@ -60,7 +65,7 @@ class _Handler:
 
 
 class SmtpServer:
-    """``with SmtpServer() as smtp:``: a server on a port of its own; ``url`` is the HUBMATCH_SMTP_URL."""
+    """``with SmtpServer() as server:``: a server on a port of its own; ``url`` is the HUBMATCH_SMTP_URL."""
 
     def __init__(self) -> None:
         self.port = free_port()
