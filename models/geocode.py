@@ -35,7 +35,9 @@ def locate(postcode: str) -> tuple[float, float] | None:
 def _towns() -> dict[str, str]:
     table = resources.files("models").joinpath("data/uk_outcodes.csv")
     with table.open(encoding="utf-8") as handle:
-        return {row["postcode"].upper(): row["town"] for row in csv.DictReader(handle) if row["town"]}
+        # a district the table names no town for is named by its area (OL12 -> Rochdale)
+        return {row["postcode"].upper(): row["town"] or row["region"] for row in csv.DictReader(handle)
+                if row["town"] or row["region"]}
 
 
 def town(postcode: str | None) -> str | None:
