@@ -273,3 +273,22 @@ def test_a_first_meeting_comes_as_one_invitation_per_new_pairing(make_hub, calle
         assert str(found[uid]["location"]) == "Main hall"
         assert "The invitation is attached for your calendar." in plain(message)
     assert len(events["adviser"]) == 1  # A1 gained one school
+
+
+def test_the_round_page_shows_the_messages_panel_to_the_hub_lead_only(app, make_hub, caller, solve_now, list_all):
+    hub = make_hub("tiny")
+    lead, coord = caller("hub_lead", hub), caller("coordinator", hub)
+    round_id = lead.post(f"/hubs/{hub}/rounds", json={"term": "t1"}).json["id"]
+    solve_now(round_id)
+    approve_all(lead, round_id, list_all)
+
+    def page(who: Any) -> str:
+        client = app.test_client()
+        assert client.post("/ui/login", data={"token": who.token}).status_code == 302
+        return client.get(f"/ui/rounds/{round_id}").get_data(as_text=True)
+
+    assert 'id="messages-h"' not in page(lead)  # nothing is sent before the publish
+    publish(lead, round_id)
+    shown = page(lead)
+    assert f'data-messages="/rounds/{round_id}/messages"' in shown and "/ui/static/messages.js" in shown
+    assert 'id="messages-h"' not in page(coord) and "messages.js" not in page(coord)
