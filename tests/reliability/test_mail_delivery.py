@@ -188,3 +188,23 @@ def test_a_refused_address_is_marked_bounced_and_a_deferred_one_retried(service,
         # a new address clears the bounce
         reply = lead.put("/hubs/hub/contacts/advisers/A1", json={"email": "ada@example.org", "consent": True})
         assert reply.json["bounced_at"] is None and reply.json["bounce"] is None
+
+
+def test_deliveries_running_at_once_send_each_message_once(service, database):
+    import threading
+
+    from helpers import TINY
+
+    with SmtpServer() as server:
+        server.handler.slow_s = 0.02
+        _, round_id = published_round(service, {**TINY})
+        settings = Settings.from_env(database_url=database, smtp_url=server.url)
+        factory = service.extensions["hubmatch.sessions"]
+        runs = [threading.Thread(target=deliver, args=(factory, settings)) for _ in range(4)]
+        for run in runs:
+            run.start()
+        for run in runs:
+            run.join(TIMEOUT_S)
+        rows = outbox(service, round_id)
+        assert {r.state for r in rows} == {"sent"} and all(r.attempts == 1 for r in rows)
+        assert sorted(m.key for m in server.received) == sorted(r.key for r in rows)  # each once
