@@ -289,7 +289,8 @@ class RoundPublish(MethodView):
         round_.summary = {**round_.summary, "published": outcome}
         record_event(db(), round_.hub_id, who.name, Action.ROUND_PUBLISHED, f"rounds/{round_id}", outcome)
         db().commit()
-        jobs().deliver()
+        if outcome["messages"].get("pending"):
+            jobs().deliver()
         return round_view(round_)
 
 

@@ -292,3 +292,15 @@ def test_the_round_page_shows_the_messages_panel_to_the_hub_lead_only(app, make_
     shown = page(lead)
     assert f'data-messages="/rounds/{round_id}/messages"' in shown and "/ui/static/messages.js" in shown
     assert 'id="messages-h"' not in page(coord) and "messages.js" not in page(coord)
+
+
+def test_deleting_a_record_forgets_its_contact(make_hub, caller, expect_error):
+    hub = make_hub("tiny")
+    lead = caller("hub_lead", hub)
+    newcomer = {"id": "A7", "name": "Nia", "company": "C7", "lat": 53.7, "lon": -2.7}
+    assert lead.post(f"/hubs/{hub}/advisers", json=newcomer).status_code == 201
+    set_contacts(lead, hub, {("advisers", "A7"): {}, ("advisers", "A1"): {}})
+    assert lead.delete(f"/hubs/{hub}/advisers/A7").status_code == 204
+    expect_error(lead.get(f"/hubs/{hub}/contacts/advisers/A7"), 404, "not_found",
+                 f"The adviser 'A7' of hub {hub!r} has no contact.")
+    assert [c["record_id"] for c in lead.get(f"/hubs/{hub}/contacts").json] == ["A1"]
