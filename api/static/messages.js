@@ -8,10 +8,17 @@
   const counts = panel.querySelector('[data-role="counts"]');
   const WHO = { adviser: "Adviser", school: "School", employer: "Employer", coordinator: "Coordinator (digest)" };
 
-  function cell(text, className) {
+  function cell(text, badge) {
     const td = document.createElement("td");
-    td.textContent = text == null ? "–" : String(text);
-    if (className) td.className = className;
+    const value = text == null ? "–" : String(text);
+    if (badge) {
+      const span = document.createElement("span");
+      span.className = `badge state-${badge}`;
+      span.textContent = value;
+      td.append(span);
+    } else {
+      td.textContent = value;
+    }
     return td;
   }
 
@@ -23,7 +30,7 @@
       tr.dataset.state = m.state;
       const state = m.reason ? `${m.state}: ${m.reason}` : m.state;
       tr.append(cell(`${WHO[m.kind] || m.kind} ${m.name} (${m.record_id})`), cell(m.email), cell(m.change),
-        cell(m.subject + (m.has_invitation ? " (with an invitation)" : "")), cell(state, `badge state-${m.state}`));
+        cell(m.subject + (m.has_invitation ? " (with an invitation)" : "")), cell(state, m.state));
       return tr;
     }));
     return data.items.some((m) => m.state === "pending" || m.state === "sending");
