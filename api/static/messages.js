@@ -8,17 +8,19 @@
   const counts = panel.querySelector('[data-role="counts"]');
   const WHO = { adviser: "Adviser", school: "School", employer: "Employer", coordinator: "Coordinator (digest)" };
 
-  function cell(text, badge) {
+  function cell(text) {
     const td = document.createElement("td");
-    const value = text == null ? "–" : String(text);
-    if (badge) {
-      const span = document.createElement("span");
-      span.className = `badge state-${badge}`;
-      span.textContent = value;
-      td.append(span);
-    } else {
-      td.textContent = value;
-    }
+    td.textContent = text == null ? "–" : String(text);
+    return td;
+  }
+
+  function stateCell(message) {
+    const td = document.createElement("td");
+    const badge = document.createElement("span");
+    badge.className = `badge state-${message.state}`;
+    badge.textContent = message.state;
+    td.append(badge);
+    if (message.reason) td.append(` ${message.reason}`);
     return td;
   }
 
@@ -28,9 +30,8 @@
     rows.replaceChildren(...data.items.map((m) => {
       const tr = document.createElement("tr");
       tr.dataset.state = m.state;
-      const state = m.reason ? `${m.state}: ${m.reason}` : m.state;
       tr.append(cell(`${WHO[m.kind] || m.kind} ${m.name} (${m.record_id})`), cell(m.email), cell(m.change),
-        cell(m.subject + (m.has_invitation ? " (with an invitation)" : "")), cell(state, m.state));
+        cell(m.subject + (m.has_invitation ? " (with an invitation)" : "")), stateCell(m));
       return tr;
     }));
     return data.items.some((m) => m.state === "pending" || m.state === "sending");
