@@ -283,13 +283,13 @@ class RoundPublish(MethodView):
             raise ApiError(422, "The first meeting must be in the future.",
                            details={"json": {"first_meeting": {"starts_at": ["Must be in the future."]}}})
         before = pairing_set(db(), round_.hub_id)
-        outcome: dict[str, Any] = dict(publish(db(), round_))
-        outcome["messages"] = write_outbox(db(), round_, before, meeting)
+        outcome = publish(db(), round_)
+        messages = write_outbox(db(), round_, before, meeting)
         round_.published_at = t.now()
-        round_.summary = {**round_.summary, "published": outcome}
+        round_.summary = {**round_.summary, "published": outcome, "messages": messages}
         record_event(db(), round_.hub_id, who.name, Action.ROUND_PUBLISHED, f"rounds/{round_id}", outcome)
         db().commit()
-        if outcome["messages"].get("pending"):
+        if messages.get("pending"):
             jobs().deliver()
         return round_view(round_)
 
