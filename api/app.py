@@ -89,11 +89,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _register(app: Flask, api: Api) -> None:
-    from api import audit, exports, hubs, meta, notifications, proposals, records, rounds, tokens
+    from api import audit, compare, exports, hubs, meta, notifications, proposals, records, rounds, tokens
 
-    for module in (meta, hubs, records, rounds, proposals, exports, tokens, audit, notifications):
+    for module in (meta, hubs, records, rounds, proposals, exports, tokens, audit, compare, notifications):
         for blueprint in module.BLUEPRINTS:
             api.register_blueprint(blueprint)
+    api.register_blueprint(__import__("api.recommend", fromlist=["blp"]).blp)  # a newcomer mid-term
     from api.pages import ui
 
     app.register_blueprint(ui)  # the review page: HTML, not part of the OpenAPI document

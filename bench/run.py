@@ -1,6 +1,7 @@
 """Benchmark of hubmatch against its performance targets, with baselines measured in the same run.
 
-    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap,queue,mail] [--profile]
+    python bench/run.py [--quick] [--repeats N] [--profile]
+        [--only hubs,national,lsa,gap,queue,scale,compare,recommend,mail]
 
 Prints aligned plain-text tables (medians over repeats; PASS/MISS beside each target, never an assertion) and writes
 bench/results.json. The machine is shared and noisy, so ratios are only taken between numbers of the same run.
@@ -18,15 +19,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import compare
 import gap
 import hubs
 import lsa
 import mail
 import national
 import queueing
+import recommend
+import scale
 from common import BENCH, Config, Table, machine
 
-SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "mail")
+SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "scale", "compare", "recommend", "mail")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,13 +120,30 @@ def _queue(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     report["raw"]["queue"] = raw
 
 
+def _scale(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+    table, raw = scale.run(cfg, tmp)
+    _show(report, table)
+    report["raw"]["scale"] = raw
+
+
+def _compare(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+    _show(report, compare.run(cfg))
+
+
+def _recommend(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+    table, raw = recommend.run(cfg)
+    _show(report, table)
+    report["raw"]["recommend"] = raw
+
+
 def _mail(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     table, raw = mail.run(cfg)
     _show(report, table)
     report["raw"]["mail"] = raw
 
 
-_SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue, "mail": _mail}
+_SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue, "scale": _scale,
+            "compare": _compare, "recommend": _recommend, "mail": _mail}
 
 
 if __name__ == "__main__":

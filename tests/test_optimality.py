@@ -289,12 +289,12 @@ def test_staged_levels_rank_every_feasible_choice_as_the_objective_does(seed: in
 @pytest.mark.parametrize("seed", range(40))
 def test_the_counting_shortcut_never_skips_a_round_that_can_fill_every_slot(seed: int) -> None:
     """``_may_fill_all`` may only say no when the maximum flow agrees that some open slot must stay open."""
-    from matcher.solvers.flow import _max_flow_value, _may_fill_all, _network
+    from matcher.solvers.flow import _max_flow_value, _may_fill_all, lexicographic_network
 
     problem = load_problem(random_document(seed))
     for role in ROLES:
         inp = role_input(problem, role)
-        net, v, n_s = _network(inp), inp.values, inp.graph.n_schools
+        net, v, n_s = lexicographic_network(inp), inp.values, inp.graph.n_schools
         total, source = int(v.open_slots.sum()), net.n_nodes
         tails = np.r_[net.tails[: net.core], np.full(n_s, source)].astype(np.int32)
         heads = np.r_[net.heads[: net.core], np.arange(n_s)].astype(np.int32)

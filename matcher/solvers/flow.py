@@ -29,16 +29,9 @@ def solve_flow(inp: RoleInput, time_limit_s: float | None = None) -> RoleResult:
     filled; OR-Tools finds it several times faster than the flow through bypass arcs with giant costs. Only a
     round with several slots per school that cannot all be filled needs the bypass network.
     """
-    if not inp.unit_loads():
-        raise SolverUnsuitable("pairs use different loads of capacity (a generalised assignment)")
-    if inp.distinct_sectors and inp.graph.slots > 1:
-        raise SolverUnsuitable("partners of one school must have distinct sectors")
-    n_nodes = inp.graph.n_schools + inp.graph.partners.size + len(inp.graph.partners.company_ids) + 1
-    if int(inp.values.first.max(initial=0)) * cost_unit(inp.costs, inp.values) >= _INT64_HEADROOM // n_nodes:
-        raise SolverUnsuitable("the lexicographic costs would overflow 64-bit flow arithmetic")
-    _check_capacities(inp, n_nodes)
+    check_flow(inp)
     started = time.perf_counter()
-    net = _network(inp)
+    net = lexicographic_network(inp)
     flows = _max_flow(inp, net)
     if flows is None:
         flows = _lexicographic(inp, net)
@@ -47,8 +40,20 @@ def solve_flow(inp: RoleInput, time_limit_s: float | None = None) -> RoleResult:
     return result(inp, chosen, "optimal", None, "flow", time.perf_counter() - started)
 
 
+def check_flow(inp: RoleInput) -> None:
+    """Raise SolverUnsuitable when the role's rules are not a flow, ValueError for a capacity no arc can carry."""
+    if not inp.unit_loads():
+        raise SolverUnsuitable("pairs use different loads of capacity (a generalised assignment)")
+    if inp.distinct_sectors and inp.graph.slots > 1:
+        raise SolverUnsuitable("partners of one school must have distinct sectors")
+    n_nodes = inp.graph.n_schools + inp.graph.partners.size + len(inp.graph.partners.company_ids) + 1
+    if int(inp.values.first.max(initial=0)) * cost_unit(inp.costs, inp.values) >= _INT64_HEADROOM // n_nodes:
+        raise SolverUnsuitable("the lexicographic costs would overflow 64-bit flow arithmetic")
+    _check_capacities(inp, n_nodes)
+
+
 @dataclass(frozen=True)
-class _Network:
+class Network:
     """Arc arrays: pair arcs first (flow i is free candidate i), then partner and company arcs (``core`` in all),
     then the bypass arcs; the sink is the last node."""
 
@@ -61,7 +66,7 @@ class _Network:
     free: np.ndarray
 
 
-def _max_flow(inp: RoleInput, net: _Network) -> np.ndarray | None:
+def _max_flow(inp: RoleInput, net: Network) -> np.ndarray | None:
     """Pair flows of the cheapest maximum flow (need first, then cost), or None when it may not be lexicographic.
 
     A plain maximum flow comes first (a twentieth of the cost): when it fills every open slot, every school's need
@@ -110,7 +115,7 @@ def _max_flow_value(tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, sour
     return int(flow.optimal_flow())
 
 
-def _lexicographic(inp: RoleInput, net: _Network) -> np.ndarray:
+def _lexicographic(inp: RoleInput, net: Network) -> np.ndarray:
     """Pair flows of the cheapest flow through the network with bypass arcs: the lexicographic optimum."""
     flow = min_cost_flow.SimpleMinCostFlow()
     flow.add_arcs_with_capacity_and_unit_cost(net.tails, net.heads, net.caps, net.costs)
@@ -148,8 +153,8 @@ def _role_name(inp: RoleInput) -> str:
     return "adviser" if inp.graph.role == "adviser" else "employer"
 
 
-def _network(inp: RoleInput) -> _Network:
-    """The lexicographic network of the role (see the module docstring)."""
+def lexicographic_network(inp: RoleInput) -> Network:
+    """The lexicographic network of the role (see the module docstring); ``matcher.recommend`` augments it too."""
     g, v = inp.graph, inp.values
     n_s, n_p = g.n_schools, g.partners.size
     company_left = inp.company_left()
@@ -177,4 +182,4 @@ def _network(inp: RoleInput) -> _Network:
         (schools, np.full(n_s, sink), v.open_slots - v.first_open, v.extra * unit),
     ]
     tails, heads, caps, costs = (np.concatenate([p[k] for p in parts]).astype(np.int64) for k in range(4))
-    return _Network(tails.astype(np.int32), heads.astype(np.int32), caps, costs, sink + 1, core, free)
+    return Network(tails.astype(np.int32), heads.astype(np.int32), caps, costs, sink + 1, core, free)
