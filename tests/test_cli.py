@@ -139,6 +139,9 @@ def test_demo_runs_the_lancashire_round(tmp_path: Path, capsys: pytest.CaptureFi
     written = json.loads(out.read_text(encoding="utf-8"))
     assert set(written) == SOLUTION_KEYS
     assert written["status"] == "optimal"
+    mail = sorted((tmp_path / "demo-mail").glob("*.eml"))  # the messages a publish would send, one per person
+    assert f"{len(mail)} messages a publish would send" in stdout and f"written to {tmp_path / 'demo-mail'}/" in stdout
+    assert len(mail) > 100 and all(p.read_text().count("\nTo: ") == 1 for p in mail)
 
 
 def test_validate_reports_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
