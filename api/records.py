@@ -19,6 +19,7 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, or_, select
 
 from api.auth import principal, require, visible_hub
@@ -186,6 +187,8 @@ def record_blueprint(collection: str, schema: type[Schema], table: Any, filters:
                     details={"history": reasons},
                 )
             db().delete(row)
+            db().execute(sa_delete(t.Contact).where(t.Contact.hub_id == hub_id, t.Contact.kind == collection[:-1],
+                                                    t.Contact.record_id == record_id))  # nor keep their address
             _event(hub_id, who.name, Action.RECORD_DELETED, collection, record_id)
             db().commit()
 

@@ -15,7 +15,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
 from api.auth import principal, require, visible_hub, visible_round
-from api.context import db
+from api.context import db, jobs
 from api.errors import ApiError
 from api.imports import import_records, validate_rows
 from api.jobs import JobSchema, WaitArgs, job_view, start_solve
@@ -26,7 +26,8 @@ from models.lifecycle import ProposalState, RoundState, editable, move_round
 from models.policies import policy_dict
 from models.privacy import coarse_summary, sees_homes
 from models.repository import publish
-from models.schemas import PolicySchema, SchoolSchema
+from models.schemas import PolicySchema, SchoolSchema, text
+from service.notify import Meeting, pairing_set, write_outbox
 
 blp = Blueprint("rounds", __name__, description="Matching rounds, solve jobs, publishing and waves")
 BLUEPRINTS = [blp]
@@ -192,12 +193,25 @@ class JobItem(MethodView):
         return job_view(job)
 
 
+class MeetingSchema(Schema):
+    starts_at = fields.AwareDateTime(required=True, metadata={"description": "with its offset, e.g. +01:00"})
+    minutes = fields.Integer(load_default=60, validate=validate.Range(15, 480))
+    place = text(200, 1, load_default=None, metadata={"description": "default: the school"})
+
+
+class PublishSchema(Schema):
+    first_meeting = fields.Nested(MeetingSchema, metadata={
+        "description": "a first meeting slot: every new pairing's message carries an invitation to it"})
+
+
 @blp.route("/rounds/<int:round_id>/publish")
 class RoundPublish(MethodView):
+    @blp.arguments(PublishSchema)
     @blp.response(200, RoundSchema)
-    def post(self, round_id: int) -> dict:
+    def post(self, body: dict, round_id: int) -> dict:
         """Publish a round whose every proposal is decided: its kept pairings become the schools' current
-        advisers and Cornerstone Employers, the continuity of the next term (Hub Leads)."""
+        advisers and Cornerstone Employers, the continuity of the next term (Hub Leads). Everyone whose pairings
+        changed is written to (``GET /rounds/{id}/messages``), with an invitation to ``first_meeting`` if given."""
         round_ = visible_round(round_id)
         who = require("hub_lead")
         if round_.state != RoundState.PROPOSED:
@@ -211,11 +225,19 @@ class RoundPublish(MethodView):
                 f"{undecided} proposal(s) are undecided; decide every proposal before publishing.",
                 details={"undecided": undecided},
             )
+        meeting = Meeting(**body["first_meeting"]) if body.get("first_meeting") else None
+        if meeting is not None and meeting.starts_at <= t.now():
+            raise ApiError(422, "The first meeting must be in the future.",
+                           details={"json": {"first_meeting": {"starts_at": ["Must be in the future."]}}})
+        before = pairing_set(db(), round_.hub_id)
         outcome = publish(db(), round_)
+        messages = write_outbox(db(), round_, before, meeting)
         round_.published_at = t.now()
-        round_.summary = {**round_.summary, "published": outcome}
+        round_.summary = {**round_.summary, "published": outcome, "messages": messages}
         record_event(db(), round_.hub_id, who.name, Action.ROUND_PUBLISHED, f"rounds/{round_id}", outcome)
         db().commit()
+        if messages.get("pending"):
+            jobs().deliver()
         return round_view(round_)
 
 

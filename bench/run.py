@@ -1,7 +1,7 @@
 """Benchmark of hubmatch against its performance targets, with baselines measured in the same run.
 
-    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap,queue,scale,compare,recommend,
-                                                  engaged] [--profile]
+    python bench/run.py [--quick] [--repeats N] [--profile]
+        [--only hubs,national,lsa,gap,queue,scale,compare,recommend,engaged,mail]
 
 Prints aligned plain-text tables (medians over repeats; PASS/MISS beside each target, never an assertion) and writes
 bench/results.json. The machine is shared and noisy, so ratios are only taken between numbers of the same run.
@@ -24,13 +24,14 @@ import engaged
 import gap
 import hubs
 import lsa
+import mail
 import national
 import queueing
 import recommend
 import scale
 from common import BENCH, Config, Table, machine
 
-SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "scale", "compare", "recommend", "engaged")
+SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "scale", "compare", "recommend", "engaged", "mail")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,8 +143,14 @@ def _engaged(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     report["raw"]["engaged"] = raw
 
 
+def _mail(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+    table, raw = mail.run(cfg)
+    _show(report, table)
+    report["raw"]["mail"] = raw
+
+
 _SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue, "scale": _scale,
-            "compare": _compare, "recommend": _recommend, "engaged": _engaged}
+            "compare": _compare, "recommend": _recommend, "engaged": _engaged, "mail": _mail}
 
 
 if __name__ == "__main__":

@@ -186,6 +186,9 @@ def _demo(args: argparse.Namespace) -> int:
     print(summary(problem, solution))
     print(explain_some(problem, solution))
     print(f"solution written to {args.output}")
+    from hubmatch.demo_mail import write_messages
+
+    print(write_messages(problem, solution, args.output.parent / "demo-mail"))
     return 0
 
 

@@ -42,6 +42,8 @@ class Action(StrEnum):
     ANALYSIS_FAILED = "analysis.failed"
     TOKEN_CREATED = "token.created"
     TOKEN_REVOKED = "token.revoked"
+    CONTACT_UPDATED = "contact.updated"
+    CONTACT_DELETED = "contact.deleted"
 
 
 def record_event(

@@ -29,3 +29,18 @@ def _centroids() -> dict[str, tuple[float, float]]:
 def locate(postcode: str) -> tuple[float, float] | None:
     """Latitude and longitude of the postcode's district centroid, or None when the district is unknown."""
     return _centroids().get(outcode(postcode))
+
+
+@cache
+def _towns() -> dict[str, str]:
+    table = resources.files("models").joinpath("data/uk_outcodes.csv")
+    with table.open(encoding="utf-8") as handle:
+        # a district the table names no town for is named by its area (OL12 -> Rochdale)
+        return {row["postcode"].upper(): row["town"] or row["region"] for row in csv.DictReader(handle)
+                if row["town"] or row["region"]}
+
+
+def town(postcode: str | None) -> str | None:
+    """The town of a postcode's district ("PR1 8JN" -> "Preston"), or None when the postcode or its district is
+    unknown: what a message names of where a school is."""
+    return _towns().get(outcode(postcode)) if postcode else None

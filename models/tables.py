@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -332,3 +332,62 @@ class Event(Base):
     subject: Mapped[str] = mapped_column(String(200))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Contact(Base):
+    """How to reach one person of a hub by e-mail, and whether they agreed to be: personal data, read by admins and
+    the hub's own Hub Lead only, kept apart from the record it belongs to so no list, export or solve carries it.
+
+    ``kind`` is ``adviser``, ``school`` (its Careers Leader), ``employer`` (the Cornerstone Employer's contact) or
+    ``coordinator`` (a person who receives the digest of each publish; ``record_id`` is then the hub's own id for
+    them). A message goes only to an address with ``consent`` and without ``opted_out`` or ``bounced_at``.
+    """
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("hub_id", "kind", "record_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hub_id: Mapped[str] = mapped_column(ForeignKey("hubs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(200))  # the person (a Careers Leader, a coordinator)
+    email: Mapped[str] = mapped_column(String(254))
+    consent: Mapped[bool] = mapped_column(default=False)
+    opted_out: Mapped[bool] = mapped_column(default=False)
+    bounced_at: Mapped[datetime | None]
+    bounce: Mapped[str | None] = mapped_column(String(500))  # the mail server's refusal
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+
+
+class OutboxMessage(Base):
+    """One message to one person about one change (a publish of a round), written in the publish's transaction.
+
+    ``key`` (unique) names the person and the change, so a message is written once however often a publish is
+    retried. States: ``pending`` (due at ``next_attempt_at``) -> ``sending`` (claimed by a delivery at
+    ``claimed_at``) -> ``sent``, ``bounced`` (refused for good) or ``failed`` (gave up after its retries);
+    ``skipped`` rows record who was not written to and why (no address, no consent, opted out, bounced before).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_next", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    hub_id: Mapped[str] = mapped_column(ForeignKey("hubs.id", ondelete="CASCADE"), index=True)
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    record_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))
+    change: Mapped[str] = mapped_column(String(100))  # e.g. "gained 1, lost 1", for the Hub Lead's view
+    subject: Mapped[str] = mapped_column(String(300))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    calendar: Mapped[str | None] = mapped_column(Text)  # an iCalendar file: the first meeting, when given
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=now)

@@ -10,9 +10,17 @@
 | ``HUBMATCH_WORKER_STALE_S`` | 30 | a running job whose worker has not said it is alive for this long is failed |
 | ``HUBMATCH_REQUEUE_AFTER_S`` | 10 | a queued job missing from the broker this long after it was queued is sent again |
 | ``HUBMATCH_SYNC_SOLVE_S`` | 30 | the longest ``?wait=`` of a solve request |
+| ``HUBMATCH_SMTP_URL`` | none (2) | where messages go: ``smtp://user:pass@host:port`` or ``smtps://...`` |
+| ``HUBMATCH_OUTBOX_DIR`` | beside the database (2) | the folder of messages when there is no SMTP server |
+| ``HUBMATCH_MAIL_FROM`` | ``hubmatch@localhost`` | the sender of every message |
+| ``HUBMATCH_MAIL_RETRY_S`` | 30 | the first wait before a message refused for now is tried again (doubling) |
+| ``HUBMATCH_MAIL_LEASE_S`` | 120 | a message claimed this long ago and not yet sent (its worker died) goes again |
 
 (1) A SQLite file beside a SQLite database (``hubmatch.sqlite`` -> ``hubmatch-queue.sqlite``), else
 ``hubmatch-queue.sqlite`` in the working directory: the embedded queue, which needs no broker server.
+(2) Without ``HUBMATCH_SMTP_URL`` nothing is sent: each message is written as an ``.eml`` file into
+``HUBMATCH_OUTBOX_DIR``, by default a folder beside a SQLite database (``hubmatch.sqlite`` -> ``hubmatch-mail/``),
+else ``hubmatch-mail/`` in the working directory.
 """
 
 from __future__ import annotations
@@ -38,6 +46,11 @@ class Settings:
     worker_stale_s: float = 30.0
     requeue_after_s: float = 10.0
     sync_solve_s: float = 30.0
+    smtp_url: str = ""
+    outbox_dir: str = ""  # from the database's place when not given (``embedded_outbox``)
+    mail_from: str = "hubmatch@localhost"
+    mail_retry_s: float = 30.0
+    mail_lease_s: float = 120.0
 
     @property
     def embedded(self) -> bool:
@@ -54,7 +67,11 @@ class Settings:
             if raw:
                 values[f.name] = _parse(f.name, raw, type(getattr(cls, f.name)))
         settings = replace(cls(**values), **{k: v for k, v in overrides.items() if v is not None})
-        return settings if settings.broker_url else replace(settings, broker_url=embedded_broker(settings.database_url))
+        if not settings.broker_url:
+            settings = replace(settings, broker_url=embedded_broker(settings.database_url))
+        if not settings.outbox_dir:
+            settings = replace(settings, outbox_dir=embedded_outbox(settings.database_url))
+        return settings
 
 
 def embedded_broker(database_url: str) -> str:
@@ -66,6 +83,15 @@ def embedded_broker(database_url: str) -> str:
     return EMBEDDED_BROKER
 
 
+def embedded_outbox(database_url: str) -> str:
+    """The folder messages are written to when no SMTP server is named: beside a SQLite database, so that a test's
+    or a demo's messages stay with its data, else ``hubmatch-mail`` in the working directory."""
+    if database_url.startswith("sqlite:///") and ":memory:" not in database_url:
+        path = Path(database_url.removeprefix("sqlite:///"))
+        return str(path.with_name(path.stem + "-mail"))
+    return "hubmatch-mail"
+
+
 ENV = {
     "database_url": "HUBMATCH_DATABASE_URL",
     "broker_url": "HUBMATCH_BROKER_URL",
@@ -75,6 +101,11 @@ ENV = {
     "worker_stale_s": "HUBMATCH_WORKER_STALE_S",
     "requeue_after_s": "HUBMATCH_REQUEUE_AFTER_S",
     "sync_solve_s": "HUBMATCH_SYNC_SOLVE_S",
+    "smtp_url": "HUBMATCH_SMTP_URL",
+    "outbox_dir": "HUBMATCH_OUTBOX_DIR",
+    "mail_from": "HUBMATCH_MAIL_FROM",
+    "mail_retry_s": "HUBMATCH_MAIL_RETRY_S",
+    "mail_lease_s": "HUBMATCH_MAIL_LEASE_S",
 }
 
 

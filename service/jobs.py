@@ -43,6 +43,16 @@ class JobQueue:
             return False
         return True
 
+    def deliver(self) -> bool:
+        """Ask the workers to deliver the outbox after a commit that wrote to it; False if the broker could not be
+        reached (a worker's supervisor asks once it can)."""
+        try:
+            self.queue.send_delivery()
+        except Exception as err:
+            log.warning("the outbox waits for a worker's supervisor: %s", err)
+            return False
+        return True
+
     def wait(self, job_id: str, timeout_s: float) -> None:
         """Block until the job's row records an outcome or ``timeout_s`` passes."""
         deadline = time.monotonic() + timeout_s

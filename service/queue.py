@@ -18,6 +18,8 @@ from huey import Huey, RedisHuey, SqliteHuey
 from huey.api import TaskWrapper
 
 SOLVE_TASK = "hubmatch.solve"
+DELIVER_TASK = "hubmatch.deliver_outbox"
+DELIVERY_ID = "deliver-outbox"  # the Huey task id of every delivery (never a job's: those are UUIDs)
 
 
 def _solve(job_id: str) -> None:
@@ -27,6 +29,13 @@ def _solve(job_id: str) -> None:
     run_in_worker(job_id)
 
 
+def _deliver() -> None:
+    """Send the outbox's due messages from this worker process (``service.delivery``)."""
+    from service.tasks import deliver_in_worker
+
+    deliver_in_worker()
+
+
 class SolveQueue:
     """The broker end of the job system: send a job, see which jobs wait."""
 
@@ -34,10 +43,15 @@ class SolveQueue:
         self.broker_url = broker_url
         self.huey = make_huey(broker_url, name)
         self.solve: TaskWrapper = self.huey.task(name=SOLVE_TASK)(_solve)
+        self.deliver: TaskWrapper = self.huey.task(name=DELIVER_TASK)(_deliver)
 
     def send(self, job_id: str) -> None:
         """Put a job on the queue (raises when the broker cannot be reached; the supervisor sends it later)."""
         self.huey.enqueue(self.solve.s(job_id, id=job_id))
+
+    def send_delivery(self) -> None:
+        """Ask a worker to deliver the outbox's due messages (raises when the broker cannot be reached)."""
+        self.huey.enqueue(self.deliver.s(id=DELIVERY_ID))
 
     def pending_ids(self) -> set[str]:
         """The ids of the jobs waiting on the broker (not yet taken by a worker)."""

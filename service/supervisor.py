@@ -10,7 +10,10 @@ It runs in each ``hubmatch worker`` beside the consumer (outside the web process
 - this host's other running jobs: their heartbeat is renewed;
 - a job of another host whose heartbeat is older than ``HUBMATCH_WORKER_STALE_S``: failed (that host is gone);
 - a queued job that the broker no longer holds (a broker restarted without persistence, a web process that died
-  between its commit and the send): sent again. A message that arrives twice is harmless (``claim_job``).
+  between its commit and the send): sent again. A message that arrives twice is harmless (``claim_job``);
+- the outbox (``service.delivery``): a message whose delivery died mid-send is put back after its lease, and when
+  messages are due (a retry's back-off is over, a web process died before asking) and no delivery waits on the
+  broker, one is sent.
 
 A failed job's round goes back to where it was before the solve, with its decisions (``fail_job``).
 """
@@ -33,7 +36,8 @@ from models import tables as t
 from models.lifecycle import JobState, fail_job
 from models.store import transaction
 from service.config import Settings
-from service.queue import SolveQueue
+from service.delivery import due_count, reclaim
+from service.queue import DELIVERY_ID, SolveQueue
 
 log = logging.getLogger("hubmatch.supervisor")
 
@@ -53,6 +57,8 @@ class Sweep:
     stale: list[str] = field(default_factory=list)
     resent: list[str] = field(default_factory=list)
     alive: list[str] = field(default_factory=list)
+    reclaimed: int = 0  # outbox messages put back to pending
+    delivery_sent: bool = False
 
 
 class Supervisor:
@@ -95,7 +101,21 @@ class Supervisor:
                                 .values(heartbeat_at=now))
         if queued:
             self._resend(queued, done)
+        self._outbox(done)
         return done
+
+    def _outbox(self, done: Sweep) -> None:
+        with transaction(self.factory) as session:
+            done.reclaimed = reclaim(session, self.settings.mail_lease_s)
+            due = due_count(session)
+        if not due:
+            return
+        try:
+            if DELIVERY_ID not in self.queue.pending_ids():
+                self.queue.send_delivery()
+                done.delivery_sent = True
+        except Exception as err:  # the broker is down: the next sweep tries again
+            log.warning("cannot reach the broker to deliver the outbox: %s", err)
 
     def _resend(self, queued: list[str], done: Sweep) -> None:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +24,9 @@ from models.lifecycle import SOLVE, claim_job, fail_job, finish_job, report_prog
 from models.repository import round_problem, round_solution, solution_summary, store_solution
 from models.store import transaction
 from service import analyses
+from service.config import Settings
+from service.delivery import Delivered, deliver_due
+from service.mail import make_mailer
 
 log = logging.getLogger("hubmatch.worker")
 LONGEST_DEADLINE_S = 86_400.0
@@ -36,6 +39,7 @@ class WorkerContext:
     factory: sessionmaker[Session]
     grace_s: float
     worker: str
+    settings: Settings = field(default_factory=Settings)  # the mail settings of deliveries
 
 
 _context: list[WorkerContext] = []
@@ -49,6 +53,22 @@ def configure(context: WorkerContext) -> None:
 def run_in_worker(job_id: str) -> None:
     context = _context[0]
     run_job(job_id, context.factory, context.grace_s, context.worker)
+
+
+def deliver_in_worker() -> Delivered:
+    """Deliver the outbox's due messages with this worker process's settings."""
+    context = _context[0]
+    return deliver(context.factory, context.settings)
+
+
+def deliver(factory: sessionmaker[Session], settings: Settings) -> Delivered:
+    """Send every due message through the configured mailer (an SMTP server, or the folder)."""
+    mailer = make_mailer(settings.smtp_url, settings.outbox_dir, timeout_s=min(30.0, settings.mail_lease_s / 3))
+    done = deliver_due(factory, mailer, settings.mail_from, settings.mail_retry_s)
+    if done.sent or done.bounced or done.retrying or done.failed:
+        log.info("outbox to %s: %d sent, %d bounced, %d to retry, %d failed", mailer.describe(), len(done.sent),
+                 len(done.bounced), len(done.retrying), len(done.failed))
+    return done
 
 
 def run_job(job_id: str, factory: sessionmaker[Session], grace_s: float = 30.0, worker: str = "") -> bool:

@@ -48,7 +48,7 @@ def build(settings: Settings, concurrency: int) -> tuple[Consumer, Supervisor]:
     def _in_each_worker_process() -> None:
         engine.dispose(close=False)  # the parent's pooled connections are not this process's to use
         own = make_engine(settings.database_url)
-        tasks.configure(tasks.WorkerContext(session_factory(own), settings.solve_grace_s, worker_id))
+        tasks.configure(tasks.WorkerContext(session_factory(own), settings.solve_grace_s, worker_id, settings))
 
     consumer = queue.huey.create_consumer(
         workers=concurrency, worker_type="process", periodic=False, initial_delay=0.05, backoff=1.2,

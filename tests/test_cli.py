@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import gc
 import json
 import subprocess
@@ -154,6 +156,12 @@ def test_demo_runs_the_lancashire_round(tmp_path: Path, capsys: pytest.CaptureFi
     written = json.loads(out.read_text(encoding="utf-8"))
     assert set(written) == SOLUTION_KEYS
     assert written["status"] == "optimal"
+    mail = sorted((tmp_path / "demo-mail").glob("*.eml"))  # the messages a publish would send, one per person
+    assert f"{len(mail)} messages a publish would send" in stdout and f"written to {tmp_path / 'demo-mail'}/" in stdout
+    assert len(mail) > 100
+    for path in mail:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert len(message["To"].addresses) == 1 and message["To"].addresses[0].domain == "demo.invalid"
 
 
 def test_validate_reports_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

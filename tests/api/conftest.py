@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,10 +78,18 @@ def broker_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> s
 
 
 @pytest.fixture(scope="session")
-def app(database_url: str, broker_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+def outbox_dir(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder the backend's worker writes messages to (no SMTP server: the embedded default)."""
+    return tmp_path_factory.mktemp("mail-sqlite" if database_url.startswith("sqlite") else "mail-postgresql")
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str, broker_url: str, outbox_dir: Path, tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[Flask]:
     app = create_app({"DATABASE_URL": database_url, "BROKER_URL": broker_url, "SYNC_SOLVE_SECONDS": JOB_TIMEOUT_S})
     log = tmp_path_factory.mktemp("worker-log") / "worker.log"
-    with worker_process(database_url, broker_url, concurrency=2, log=log):  # stopped before the database goes
+    with worker_process(database_url, broker_url, concurrency=2, log=log,  # stopped before the database goes
+                        OUTBOX_DIR=str(outbox_dir)):
         yield app
     app.extensions["hubmatch.engine"].dispose()
 

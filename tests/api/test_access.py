@@ -51,6 +51,7 @@ def world(make_hub, db) -> World:
         round_id, (proposal_id, _) = _proposed_round(session, theirs, "2026-spring", proposals=2)
         job = t.Job(id=f"job-{theirs}", round_id=round_id, state="succeeded", result={})
         session.add(job)
+        session.add(t.Contact(hub_id=theirs, kind="adviser", record_id="A1", email="a1@example.org", consent=True))
     return World(mine, theirs, round_id, proposal_id, job.id)
 
 
@@ -79,6 +80,10 @@ def snapshot(db, hub_id: str) -> dict[str, Any]:
             ),
             "decisions": session.scalar(select(func.count()).where(t.Decision.round_id.in_(rounds))),
             "jobs": session.scalar(select(func.count()).where(t.Job.round_id.in_(rounds))),
+            "contacts": sorted(session.execute(select(t.Contact.kind, t.Contact.record_id, t.Contact.email,
+                                                      t.Contact.consent, t.Contact.opted_out)
+                                               .where(t.Contact.hub_id == hub_id)).all()),
+            "outbox": session.scalar(select(func.count()).where(t.OutboxMessage.hub_id == hub_id)),
         }
 
 
@@ -101,6 +106,9 @@ MATRIX = {
     "publish": (200, 200, 403, 403),
     "wave": (None, None, 403, 403),  # allowed roles: see test_proposals' wave test (it needs a solve)
     "create_hub": (201, 403, 403, 403),
+    "read_contacts": (200, 200, 403, 403),
+    "write_contact": (200, 200, 403, 403),
+    "read_messages": (200, 200, 403, 403),
 }
 NEEDS = {
     "create_record": "admin, hub_lead",
@@ -114,12 +122,16 @@ NEEDS = {
     "decide_batch": "admin, hub_lead, coordinator",
     "publish": "admin, hub_lead",
     "wave": "admin, hub_lead",
+    "read_contacts": "admin, hub_lead",
+    "write_contact": "admin, hub_lead",
+    "read_messages": "admin, hub_lead",
 }
 
 
 def _arrange(action: str, hub: str, db, tag: str) -> dict[str, Any]:
     """What ``action`` needs in ``hub``: a proposed round with two proposals (a draft one to solve)."""
-    if action not in ("read_proposals", "export", "patch_round", "solve", "decide", "decide_batch", "publish"):
+    if action not in ("read_proposals", "export", "patch_round", "solve", "decide", "decide_batch", "publish",
+                      "read_messages"):
         return {}
     with db() as session:
         round_id, proposals = _proposed_round(session, hub, f"r-{tag}", proposals=2)
@@ -157,6 +169,10 @@ def _act(action: str, who, hub: str, tag: str, ctx: dict[str, Any]) -> Any:
             json={"decisions": [{"proposal": p, "action": "lock"} for p in ctx["proposals"]]},
         ),
         "publish": lambda: who.post(f"/rounds/{ctx['round']}/publish"),
+        "read_contacts": lambda: who.get(f"/hubs/{hub}/contacts"),
+        "write_contact": lambda: who.put(f"/hubs/{hub}/contacts/schools/S2",
+                                         json={"email": f"{tag}@example.org", "consent": True}),
+        "read_messages": lambda: who.get(f"/rounds/{ctx['round']}/messages"),
     }
     return requests[action]()
 
@@ -221,6 +237,11 @@ def _requests(w: World) -> list[tuple[str, str, Any, str]]:
         ("POST", f"/hubs/{hub}/waves", {"wave": "w9", "schools": [{**school, "id": "W9"}]}, no_hub),
         ("GET", f"/hubs/{hub}/pairings", None, no_hub),
         ("GET", f"/hubs/{hub}/audit", None, no_hub),
+        ("GET", f"/hubs/{hub}/contacts", None, no_hub),
+        ("GET", f"/hubs/{hub}/contacts/advisers/A1", None, no_hub),
+        ("PUT", f"/hubs/{hub}/contacts/advisers/A1", {"email": "a@example.org", "consent": True}, no_hub),
+        ("DELETE", f"/hubs/{hub}/contacts/advisers/A1", None, no_hub),
+        ("GET", f"/rounds/{r}/messages", None, no_round),
         ("GET", f"/rounds/{r}", None, no_round),
         ("PATCH", f"/rounds/{r}", {"policy": {}}, no_round),
         ("POST", f"/rounds/{r}/solve", None, no_round),
@@ -245,6 +266,7 @@ def _operation(method: str, url: str, w: World) -> tuple[str, str]:
         .replace(w.theirs, "{hub_id}")
         .replace(f"/rounds/{w.round_id}", "/rounds/{round_id}")
         .replace(f"/proposals/{w.proposal_id}", "/proposals/{proposal_id}")
+        .replace("/contacts/advisers/", "/contacts/{collection}/")
     )
     for record in ("S1", "A1", "E1"):
         path = path.replace(f"/{record}", "/{record_id}")

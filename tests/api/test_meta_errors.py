@@ -51,6 +51,9 @@ API_PATHS = {
     "/tokens/{token_id}/revoke": {"post"},
     "/hubs/{hub_id}/audit": {"get"},
     "/audit": {"get"},
+    "/hubs/{hub_id}/contacts": {"get"},
+    "/hubs/{hub_id}/contacts/{collection}/{record_id}": {"get", "put", "delete"},
+    "/rounds/{round_id}/messages": {"get"},
 }
 NOT_API = ("/docs", "/static/", "/ui", "/openapi.json")
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
