@@ -83,7 +83,7 @@ def _hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return [points[i] for i in hull.vertices]
 
 
-def to_svg(drawing: HubMap, title: str) -> str:
+def to_svg(drawing: HubMap, title: str, inline: bool = False) -> str:
     """The map as a standalone SVG document with a title and a legend."""
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {drawing.width} {drawing.height + 30}" '
              f'width="{drawing.width}" height="{drawing.height + 30}" role="img" aria-label="{escape(title)}">',
@@ -126,7 +126,7 @@ def _svg_legend(y: float) -> str:
     return "".join(out)
 
 
-def to_png(drawing: HubMap, scale: int = 2) -> bytes:
+def to_png(drawing: HubMap, title: str = "", scale: int = 2) -> bytes:
     """The same map as a PNG (``scale`` times the SVG's pixels, for print)."""
     image = Image.new("RGB", (drawing.width * scale, (drawing.height + 30) * scale), "white")
     pen = ImageDraw.Draw(image)

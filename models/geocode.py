@@ -29,3 +29,18 @@ def _centroids() -> dict[str, tuple[float, float]]:
 def locate(postcode: str) -> tuple[float, float] | None:
     """Latitude and longitude of the postcode's district centroid, or None when the district is unknown."""
     return _centroids().get(outcode(postcode))
+
+
+@cache
+def districts() -> tuple[tuple[str, str, float, float], ...]:
+    """Every postcode district as (outcode, town, latitude, longitude): what the map labels towns from."""
+    table = resources.files("models").joinpath("data/uk_outcodes.csv")
+    with table.open(encoding="utf-8") as handle:
+        return tuple((row["postcode"].upper(), row["town"], float(row["latitude"]), float(row["longitude"]))
+                     for row in csv.DictReader(handle))
+
+
+@cache
+def towns() -> dict[str, str]:
+    """The town of each postcode district ("PR1" -> "Preston")."""
+    return {code: town for code, town, _, _ in districts()}

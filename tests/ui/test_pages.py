@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
+from collections import Counter
 
 import pytest
 from ui_harness import Served
@@ -28,32 +30,86 @@ def test_a_wrong_token_is_refused_at_sign_in(served: Served) -> None:
     assert b"That token is not valid." in response.data
 
 
-def test_round_page_lists_every_school_with_its_proposals(served: Served) -> None:
+def test_round_page_lists_every_school_with_its_proposals_page_by_page(served: Served) -> None:
     client = signed_in(served, "coordinator")
-    page = client.get(f"/ui/rounds/{served.round_id}").get_data(as_text=True)
+    pages = all_pages(client, served.round_id, "all")
     api = client.get(f"/rounds/{served.round_id}/proposals?per_page=1000",
                      headers={"Authorization": f"Bearer {served.tokens['coordinator']}"}).json
-    assert page.count('class="proposal"') == api["total"]
-    assert page.count('<tr id="school-') == 84
-    assert "84 of 84 schools shown." in page
+    assert len(pages) == 3 and "40 of 84 schools shown, page 1 of 3." in pages[0]
+    assert sum(page.count('class="proposal') for page in pages) == api["total"]
+    names = schools(pages)
+    assert len(names) == len(set(names)) == 84  # every school once, in A-Z order of name
+    order = [m for page in pages for m in re.findall(r'aria-label="([^"]+) on the map"', page)]
+    assert order == sorted(order)
 
 
-@pytest.mark.parametrize("show", ["undecided", "unmatched", "low_score", "long_distance"])
-def test_filters_show_a_subset(served: Served, show: str) -> None:
+def all_pages(client, round_id: int, show: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every page of a filter's schools, following the pager."""
+    first = client.get(f"/ui/rounds/{round_id}?show={show}").get_data(as_text=True)
+    pages = int(re.search(r"page 1 of (\d+)", first).group(1)) if "page 1 of" in first else 1
+    return [first] + [client.get(f"/ui/rounds/{round_id}?show={show}&page={n}").get_data(as_text=True)
+                      for n in range(2, pages + 1)]
+
+
+def picked(pages: list[str]) -> list[int]:
+    """The proposals a filter picks (what "approve the pairings shown" would approve), in page order."""
+    return [int(m) for page in pages for m in re.findall(r'data-proposal="(\d+)"[^>]*data-picked="1"', page)]
+
+
+def schools(pages: list[str]) -> list[str]:
+    return [m for page in pages for m in re.findall(r'<tr id="school-([^"]+)"', page)]
+
+
+@pytest.mark.parametrize("show", ["undecided", "unmatched", "weakest", "long_distance"])
+def test_filters_pick_exactly_what_they_name_in_their_order(served: Served, show: str) -> None:
     client = signed_in(served, "coordinator")
-    page = client.get(f"/ui/rounds/{served.round_id}?show={show}").get_data(as_text=True)
-    shown = page.count('<tr id="school-')
-    assert f"{shown} of 84 schools shown." in page
+    pages = all_pages(client, served.round_id, show)
+    shown = schools(pages)
+    assert f"{min(len(shown), 40)} of {len(shown)} schools shown" in pages[0]
     auth = {"Authorization": f"Bearer {served.tokens['coordinator']}"}
     proposals = client.get(f"/rounds/{served.round_id}/proposals?per_page=1000", headers=auth).json["items"]
+    live = [p for p in proposals if p["state"] != "rejected"]
     if show == "undecided":  # before any decision, exactly the schools with a proposal
-        assert shown == len({p["school_id"] for p in proposals if p["state"] == "proposed"})
+        assert set(shown) == {p["school_id"] for p in proposals if p["state"] == "proposed"}
     elif show == "unmatched":  # a school with no partner in a role where a slot stayed open
-        have = {(p["school_id"], p["role"]) for p in proposals}
+        have = {(p["school_id"], p["role"]) for p in live}
         open_slots = client.get(f"/rounds/{served.round_id}/unmatched", headers=auth).json
-        assert shown == len({u["school_id"] for u in open_slots if (u["school_id"], u["role"]) not in have})
-    else:
-        assert 0 < shown < 84
+        assert set(shown) == {u["school_id"] for u in open_slots if (u["school_id"], u["role"]) not in have}
+    elif show == "weakest":  # the costliest quarter of pairings, schools by their costliest pairing
+        costs = sorted(p["cost"] for p in live)
+        cut = costs[int(0.75 * (len(costs) - 1))]
+        assert sorted(picked(pages)) == sorted(p["id"] for p in live if p["cost"] >= cut)
+        worst = {s: max(p["cost"] for p in live if p["school_id"] == s) for s in shown}
+        assert [worst[s] for s in shown] == sorted(worst.values(), reverse=True)
+    else:  # 20 km or more as the coordinator reads it: exact for Cornerstones, the band for advisers
+        far = {p["id"] for p in live if (p["distance_km"] or 0) >= 20 or p.get("distance_band") in ("20–30 km",
+                                                                                               "over 30 km")}
+        assert far and sorted(picked(pages)) == sorted(far)
+        assert set(shown) == {p["school_id"] for p in live if p["id"] in far}
+        assert "(not in this filter)" in "".join(pages)  # a school's short pairings are shown but not picked
+
+
+def test_rows_say_the_cost_in_words_with_town_and_postcode(served: Served) -> None:
+    page = signed_in(served, "coordinator").get(f"/ui/rounds/{served.round_id}").get_data(as_text=True)
+    assert re.search(r'<span class="words">(under 5 km|5–10 km|10–20 km|20–30 km|over 30 km)( · [a-z ]+)+</span>',
+                     page)
+    assert re.search(r'<span class="words">\d+\.\d km · (sector match|partial sector fit|sector mismatch) · '
+                     r'(high|some|low) need', page)  # a Cornerstone's distance is exact
+    assert "<small>Preston · PR" in page or "<small>Blackburn · BB" in page
+    assert re.search(r"cheaper, but (full|needed at another school)|costlier", page)
+    assert "-0." not in re.sub(r"<svg.*?</svg>", "", page, flags=re.S)  # no bare negative deltas
+
+
+def test_unmatched_reasons_count_schools_not_slots(served: Served) -> None:
+    client = signed_in(served, "coordinator")
+    page = client.get(f"/ui/rounds/{served.round_id}").get_data(as_text=True)
+    slots = client.get(f"/rounds/{served.round_id}/unmatched",
+                       headers={"Authorization": f"Bearer {served.tokens['coordinator']}"}).json
+    by_reason = Counter(f"{role}: {reason.replace('_', ' ')}" for role, reason, _ in
+                        {(u["role"], u["reason"], u["school_id"]) for u in slots})
+    listed = dict((r, int(n)) for n, r in re.findall(r"<li>(\d+) schools? · ([^<]+)</li>", page))
+    assert listed == dict(by_reason)
+    assert all(n <= 84 for n in listed.values())
 
 
 def test_an_unknown_filter_is_a_bad_request_page(served: Served) -> None:

@@ -25,6 +25,8 @@ class Served:
     url: str
     round_id: int
     tokens: dict[str, str]
+    database: str = ""
+    broker: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -51,5 +53,5 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield Served(app, f"http://127.0.0.1:{server.server_port}", round_id, tokens)
+    yield Served(app, f"http://127.0.0.1:{server.server_port}", round_id, tokens, database, broker)
     server.shutdown()
