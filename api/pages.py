@@ -7,22 +7,23 @@ header, so a decision from the page is exactly a decision through the API: ETag-
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 from flask import Blueprint, Response, abort, g, jsonify, make_response, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from api.auth import COOKIE, digest, principal, visible_round
 from api.context import db
-from api.maps import Pairing, Place, build_map, to_png, to_svg
+from api.maps import Pairing, Place, build_map, legend_items, swatch, to_png, to_svg
 from api.visibility import for_viewer, orm_dict
 from api.wording import alternative_words, cost_words, distance_words, sorted_alternatives, weights
+from matcher.geo import haversine_km
 from models import tables as t
 from models.geocode import outcode, towns
 from models.privacy import BANDS, band_label, sees_homes
@@ -162,12 +163,31 @@ def review_view(round_: t.Round) -> dict[str, Any]:
     shown = pick(rows, show)
     pages = max(1, -(-len(shown) // PER_PAGE))
     page = min(int(number), pages)
-    places, pairings = map_content(round_, rows)
-    title = f"{round_.hub_id} {round_.term}: proposed pairings"
+    drawing = build_map(*map_content(round_, rows))
+    title = map_title(round_)
     return {"round": round_, "rows": shown[(page - 1) * PER_PAGE:page * PER_PAGE], "matching": len(shown),
             "total": len(rows), "show": show, "page": page, "pages": pages, "summary": summary(round_, rows),
             "names": partner_names(round_.hub_id), "who": principal(), "weights": weights(round_.policy),
-            "map_svg": to_svg(build_map(places, pairings), title, inline=True)}
+            "map_svg": to_svg(drawing, title, inline=True, links=row_links(round_, rows, shown, show, page)),
+            "legend": [(swatch(key), text) for key, text in legend_items(drawing)],
+            "districts": sorted((d.name, d.code) for d in drawing.districts)}
+
+
+def map_title(round_: t.Round) -> str:
+    """The map's title, drawn into its downloads for a Hub Lead's report: the hub's name, the term, the state."""
+    hub = db().get(t.Hub, round_.hub_id)
+    return f"{hub.name if hub else round_.hub_id} · {round_.term}: {round_.state} pairings"
+
+
+def row_links(round_: t.Round, rows: list[SchoolRow], shown: list[SchoolRow], show: str, page: int) -> dict[str, str]:
+    """Where each school's point on the map leads: its row on this page, else the page of this filter (or of
+    all schools, A–Z, when the filter leaves it out) that holds it."""
+    links = {r.school.id: (f"?show=all&page={i // PER_PAGE + 1}", r.school.id) for i, r in enumerate(rows)}
+    links |= {r.school.id: (f"?show={show}&page={i // PER_PAGE + 1}", r.school.id) for i, r in enumerate(shown)}
+    here = {r.school.id for r in shown[(page - 1) * PER_PAGE:page * PER_PAGE]}
+    base = url_for("ui.round_page", round_id=round_.id)
+    return {sid: f"#school-{sid}" if sid in here else f"{base}{query}#school-{sid}"
+            for sid, (query, _) in links.items()}
 
 
 def school_rows(round_: t.Round) -> list[SchoolRow]:
@@ -277,7 +297,7 @@ def round_map(round_id: int, fmt: str) -> Response:
     if fmt not in ("svg", "png"):
         abort(404)
     drawing = build_map(*map_content(round_, school_rows(round_)))
-    title = f"{round_.hub_id} {round_.term}: proposed pairings"
+    title = map_title(round_)
     body: str | bytes
     if fmt == "svg":
         body, mimetype = to_svg(drawing, title), "image/svg+xml"
@@ -291,21 +311,47 @@ def round_map(round_id: int, fmt: str) -> Response:
 
 
 def map_content(round_: t.Round, rows: list[SchoolRow]) -> tuple[list[Place], list[Pairing]]:
-    """The round's places and pairings for the map. Advisers' homes are personal data: only an admin's map shows
-    them (to about a kilometre); everyone else sees the schools and the Cornerstone Employers' sites."""
-    places = [Place(r.school.id, r.school.name, "school", r.school.lat, r.school.lon, _without_partner(r))
+    """The round's places and pairings for the map. A Cornerstone line goes to the employer's site nearest the
+    school. Advisers' homes are personal data: only an admin's map places them (to about a kilometre); anyone
+    else's map draws an adviser pairing as a stub at the school that says its distance band (``api.maps``)."""
+    names = partner_names(round_.hub_id)
+    places = [Place(r.school.id, r.school.name, "school", r.school.lat, r.school.lon, _without_partner(r), r.town)
               for r in rows]
-    used = defaultdict(set)
+    employers = {e.id: e for e in db().scalars(select(t.Employer).where(t.Employer.hub_id == round_.hub_id))}
+    exact = sees_homes(principal().role)
+    homes = {a.id: a for a in db().scalars(select(t.Adviser).where(t.Adviser.hub_id == round_.hub_id))} \
+        if exact else {}
+    sites: dict[str, Place] = {}
+    pairings = []
     for r in rows:
+        advisers = 0
         for p in r.proposals:
-            used[p["role"]].add(p["partner_id"])
-    advisers: Iterable[t.Adviser] = db().scalars(select(t.Adviser).where(t.Adviser.hub_id == round_.hub_id)) \
-        if sees_homes(principal().role) else []
-    for a in advisers:
-        if a.id in used["adviser"]:
-            places.append(Place(a.id, a.name or a.id, "adviser", round(a.lat, 2), round(a.lon, 2)))
-    for e in db().scalars(select(t.Employer).where(t.Employer.hub_id == round_.hub_id)):
-        if e.id in used["cornerstone"] and e.sites:
-            places.append(Place(e.id, e.name, "cornerstone", e.sites[0]["lat"], e.sites[0]["lon"]))
-    pairings = [Pairing(p["school_id"], p["partner_id"], p["state"]) for r in rows for p in r.proposals]
-    return places, pairings
+            partner = names.get(p["partner_id"], p["partner_id"])
+            label = f"{r.school.name} – {partner}: {distance_words(p['distance_km'], p.get('distance_band'))}, " \
+                    f"{p['state']}"
+            if p["role"] == "cornerstone" and p["partner_id"] in employers:
+                site = _nearest_site(employers[p["partner_id"]], r.school)
+                if site is not None:
+                    sites.setdefault(site.id, site)
+                    pairings.append(Pairing(r.school.id, site.id, p["state"], label))
+            elif p["role"] == "adviser" and exact and p["partner_id"] in homes:
+                a = homes[p["partner_id"]]
+                sites.setdefault(a.id, Place(a.id, partner, "adviser", round(a.lat, 2), round(a.lon, 2)))
+                pairings.append(Pairing(r.school.id, a.id, p["state"], label))
+            elif p["role"] == "adviser":
+                pairings.append(Pairing(r.school.id, None, p["state"], label, p.get("distance_band"), advisers))
+                advisers += 1
+    return places + list(sites.values()), pairings
+
+
+def _nearest_site(employer: t.Employer, school: t.School) -> Place | None:
+    """The employer's site nearest the school, as a place of its own (an employer may have many sites)."""
+    if not employer.sites:
+        return None
+    lat = np.array([s["lat"] for s in employer.sites])
+    lon = np.array([s["lon"] for s in employer.sites])
+    k = int(np.argmin(haversine_km(school.lat, school.lon, lat, lon)))
+    site = employer.sites[k]
+    where = site.get("name") or site.get("postcode") or ""
+    label = f"{employer.name}{f' ({where})' if where else ''}"
+    return Place(f"{employer.id}@{k}", label, "cornerstone", float(site["lat"]), float(site["lon"]))

@@ -47,8 +47,12 @@ def assert_accessible(page: Any, name: str) -> None:
     assert results.violations_count == 0, f"{name}: {results.generate_report()}"
 
 
-def screenshot(page: Any, name: str, full_page: bool = False) -> Path:
+def screenshot(page: Any, name: str, full_page: bool = False, element: Any = None) -> Path:
+    """Keep a picture of the page (or of one element of it) as a test artefact."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=full_page)
+    if element is not None:
+        element.screenshot(path=str(path))
+    else:
+        page.screenshot(path=str(path), full_page=full_page)
     return path

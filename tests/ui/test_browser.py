@@ -144,6 +144,49 @@ def test_undoing_a_lock_asks_first(browser: Any, served: Served) -> None:
     page.close()
 
 
+def test_the_map_names_points_links_rows_and_zooms_to_a_district(browser: Any, served: Served) -> None:
+    page = coordinator_page(browser, served, f"/ui/rounds/{served.round_id}")
+    row = page.locator("tbody tr").first
+    urn = row.get_attribute("data-school")
+    name = row.locator("a.to-map").inner_text()
+    expect(page.locator("#hubmap path.district")).to_have_count(page.locator("#zoom option").count() - 1)
+    expect(page.locator("#hubmap text.town", has_text="Preston")).to_have_count(1)
+
+    screenshot(page, "map-whole-hub", element=page.locator("section.map"))
+    row.locator("a.to-map").click()  # the row leads to its point, focused, its name shown
+    assert page.evaluate("document.activeElement.id") == f"pt-{urn}"
+    expect(page.locator("#map-tip")).to_be_visible()
+    expect(page.locator("#map-tip")).to_contain_text(name)
+
+    other = page.locator("tbody tr").nth(5)
+    other_urn = other.get_attribute("data-school")
+    page.locator(f"#pt-{other_urn}").hover()
+    expect(page.locator("#map-tip")).to_contain_text(other.locator("a.to-map").inner_text())
+    page.locator(f"#pt-{other_urn}").click(force=True)  # the point leads to its row
+    expect(other).to_have_class(re.compile("flash"))
+    assert page.evaluate("document.activeElement.closest('tr').dataset.school") == other_urn
+
+    whole = page.locator("#hubmap").get_attribute("viewBox")
+    page.select_option("#zoom", label="Preston")
+    zoomed = [float(v) for v in page.locator("#hubmap").get_attribute("viewBox").split()]
+    assert zoomed[2] < float(whole.split()[2]) / 2  # a district is a small part of the hub
+    assert_accessible(page, "map zoomed to Preston")
+    screenshot(page, "map-zoomed-preston", element=page.locator("section.map"))
+    page.select_option("#zoom", label="The whole hub")
+    assert page.locator("#hubmap").get_attribute("viewBox") == whole
+
+    box = page.locator('.proposal[data-state="proposed"]').first  # a decision redraws the map in place
+    pid = box.get_attribute("data-proposal")
+    school = box.evaluate("b => b.closest('tr').dataset.school")
+    before = page.locator(f'#hubmap line.approved[data-school="{school}"]').count()
+    page.locator(f'.proposal[data-proposal="{pid}"]').get_by_role("button", name="Approve").click()
+    expect(page.locator(f'#hubmap line.approved[data-school="{school}"]')).to_have_count(before + 1)
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "review-1920")
+    page.close()
+
+
 def test_a_page_opened_before_a_re_solve_says_so_and_offers_a_reload(browser: Any, served: Served) -> None:
     page = coordinator_page(browser, served, f"/ui/rounds/{served.round_id}?show=undecided")
     pid = int(page.locator('.proposal[data-state="proposed"]').first.get_attribute("data-proposal"))
