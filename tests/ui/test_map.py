@@ -95,10 +95,10 @@ def test_the_scale_bar_measures_what_the_points_are_apart(coordinator_svg: ET.El
     schools = {s["id"]: s for s in fixtures.lancashire_problem()["schools"]}
     placed = points(coordinator_svg, "school") | points(coordinator_svg, "unmatched")
     ids = sorted(placed)
-    a, b = min(ids, key=lambda i: schools[i]["lat"]), max(ids, key=lambda i: schools[i]["lat"])  # far apart
-    real = float(haversine_km(schools[a]["lat"], schools[a]["lon"], schools[b]["lat"], schools[b]["lon"]))
-    drawn = math.dist(placed[a], placed[b]) / px_per_km
-    assert abs(drawn - real) / real < 0.01
+    for a, b in zip(ids[:40], ids[40:80], strict=True):  # pairs in every direction
+        real = float(haversine_km(schools[a]["lat"], schools[a]["lon"], schools[b]["lat"], schools[b]["lon"]))
+        drawn = math.dist(placed[a], placed[b]) / px_per_km
+        assert abs(drawn - real) < 0.01 * real + 0.2, (a, b)
 
 
 def test_towns_are_labelled_where_their_postcode_districts_are(coordinator_svg: ET.Element) -> None:
