@@ -7,7 +7,7 @@ header, so a decision from the page is exactly a decision through the API: ETag-
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 
 import numpy as np
 from flask import Blueprint, Response, abort, g, jsonify, make_response, redirect, render_template, request, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.wrappers import Response as BaseResponse
 
+from api import hub_lead
 from api.auth import COOKIE, digest, principal, visible_round
 from api.context import db
 from api.maps import Pairing, Place, build_map, legend_items, swatch, to_png, to_svg
@@ -127,11 +128,26 @@ def logout() -> BaseResponse:
 
 @ui.get("/")
 def index() -> str:
+    """The rounds the viewer may see, each with its hub's name, its decisions made and its last solve."""
     who = principal()
     query = select(t.Round).order_by(t.Round.hub_id, t.Round.id.desc())
     if who.role != "admin":
         query = query.where(t.Round.hub_id == who.hub_id)
-    return render_template("index.html", rounds=list(db().scalars(query)), who=who)
+    rounds = list(db().scalars(query))
+    ids = [r.id for r in rounds]
+    counts: dict[int, Counter[str]] = defaultdict(Counter)
+    for round_id, state, n in db().execute(select(t.Proposal.round_id, t.Proposal.state, func.count())
+                                           .where(t.Proposal.round_id.in_(ids))
+                                           .group_by(t.Proposal.round_id, t.Proposal.state)):
+        counts[round_id][state] = n
+    solved = dict(db().execute(select(t.Job.round_id, func.max(t.Job.finished_at))
+                               .where(t.Job.round_id.in_(ids), t.Job.kind == "solve", t.Job.state == "succeeded")
+                               .group_by(t.Job.round_id)).all())
+    hubs = {h.id: h.name for h in db().scalars(select(t.Hub))}
+    listed = [{"round": r, "hub": hubs.get(r.hub_id, r.hub_id), "total": sum(counts[r.id].values()),
+               "decided": sum(counts[r.id].values()) - counts[r.id]["proposed"], "solved_at": solved.get(r.id)}
+              for r in rounds]
+    return render_template("index.html", rounds=listed, who=who)
 
 
 @ui.get("/rounds/<int:round_id>")
@@ -165,9 +181,11 @@ def review_view(round_: t.Round) -> dict[str, Any]:
     page = min(int(number), pages)
     drawing = build_map(*map_content(round_, rows))
     title = map_title(round_)
-    return {"round": round_, "rows": shown[(page - 1) * PER_PAGE:page * PER_PAGE], "matching": len(shown),
+    names = partner_names(round_.hub_id)
+    lead = hub_lead.panel(round_, rows, names) if hub_lead.leads(principal().role) else None
+    return {"lead": lead, "round": round_, "rows": shown[(page - 1) * PER_PAGE:page * PER_PAGE], "matching": len(shown),
             "total": len(rows), "show": show, "page": page, "pages": pages, "summary": summary(round_, rows),
-            "names": partner_names(round_.hub_id), "who": principal(), "weights": weights(round_.policy),
+            "names": names, "who": principal(), "weights": weights(round_.policy),
             "map_svg": to_svg(drawing, title, inline=True, links=row_links(round_, rows, shown, show, page)),
             "legend": [(swatch(key), text) for key, text in legend_items(drawing)],
             "districts": sorted((d.name, d.code) for d in drawing.districts)}

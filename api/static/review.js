@@ -69,6 +69,8 @@
     });
   }
 
+  window.hubmatchConfirm = confirmed; // the Hub Lead's panel asks with the same dialog
+
   async function refreshParts() {
     const params = new URLSearchParams({ show: root.dataset.show, page: root.dataset.page });
     try {

@@ -187,6 +187,51 @@ def test_the_map_names_points_links_rows_and_zooms_to_a_district(browser: Any, s
     page.close()
 
 
+def test_a_hub_lead_sets_the_policy_solves_with_progress_and_is_told_what_blocks_publishing(
+        browser: Any, served: Served) -> None:
+    lead = api(served, "hub_lead")
+    created = requests.post(f"{served.url}/hubs/lancashire/rounds", json={"term": "2026-browser"}, headers=lead,
+                            timeout=10)
+    assert created.status_code == 201, created.text
+    round_id = created.json()["id"]
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    sign_in(page, served.url, served.tokens["hub_lead"], f"/ui/rounds/{round_id}")
+    expect(page.locator("#summary")).to_contain_text("Not solved yet")
+    assert_accessible(page, "draft round, Hub Lead")
+    screenshot(page, "hub-lead-draft", full_page=True)
+
+    page.get_by_label("Travel radius (km) for advisers without their own").fill("22")
+    page.get_by_label("Weight of sector fit").fill("0.75")
+    page.get_by_role("button", name="Save the policy").click()
+    expect(page.locator("#policy-note")).to_have_text("Policy saved; it applies to the next solve.")
+    policy = requests.get(f"{served.url}/rounds/{round_id}", headers=lead, timeout=10).json()["policy"]
+    assert (policy["default_max_travel_km"], policy["weights"]["sector"]) == (22.0, 0.75)
+    page.get_by_label("Travel radius (km) for advisers without their own").fill("-3")
+    page.get_by_label("Travel radius (km) for advisers without their own").evaluate("e => e.removeAttribute('min')")
+    page.get_by_role("button", name="Save the policy").click()
+    expect(page.locator("#policy-note")).to_contain_text("Not saved:")  # the API's 422, by the form
+    assert requests.get(f"{served.url}/rounds/{round_id}", headers=lead, timeout=10).json()["policy"][
+        "default_max_travel_km"] == 22.0
+
+    seen: list[str] = []
+    page.on("response", lambda r: seen.append(r.url) if "/jobs/" in r.url else None)
+    with worker_process(served.database, served.broker, concurrency=1):
+        page.get_by_role("button", name="Solve", exact=True).click()
+        expect(page.locator("#job")).to_be_visible()
+        page.wait_for_selector("#summary .progress", timeout=90_000)  # reloaded with the proposals
+    assert seen  # the page followed the job
+    assert requests.get(f"{served.url}/rounds/{round_id}", headers=lead, timeout=10).json()["state"] == "proposed"
+    expect(page.locator("#hub-lead .last-solve")).to_contain_text("Last solve: succeeded")
+    page.get_by_role("button", name="Publish…").click()
+    expect(page.locator("#lead-note")).to_contain_text("pairings are still undecided: decide every pairing")
+    page.locator("details.audit summary").click()
+    expect(page.locator("details.audit")).to_contain_text("solve started")
+    page.locator("details.changes summary").click()
+    assert_accessible(page, "solved round, Hub Lead")
+    screenshot(page, "hub-lead-solved")
+    page.close()
+
+
 def test_a_page_opened_before_a_re_solve_says_so_and_offers_a_reload(browser: Any, served: Served) -> None:
     page = coordinator_page(browser, served, f"/ui/rounds/{served.round_id}?show=undecided")
     pid = int(page.locator('.proposal[data-state="proposed"]').first.get_attribute("data-proposal"))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from collections import Counter
+from html import unescape
 
 import pytest
 from ui_harness import Served
+
+import fixtures
 
 
 def signed_in(served: Served, role: str):  # type: ignore[no-untyped-def]
@@ -124,23 +126,6 @@ def test_another_hubs_round_is_not_found(served: Served) -> None:
     assert b"No round 9999." in response.data
 
 
-def test_map_svg_is_well_formed_and_hides_advisers_from_coordinators(served: Served) -> None:
-    svg = signed_in(served, "coordinator").get(f"/ui/rounds/{served.round_id}/map.svg")
-    root = ET.fromstring(svg.data)
-    ns = "{http://www.w3.org/2000/svg}"
-    assert len(root.findall(f"{ns}circle")) == 84
-    assert root.findall(f"{ns}rect[@class='adviser']") == []
-    admin_svg = ET.fromstring(signed_in(served, "admin").get(f"/ui/rounds/{served.round_id}/map.svg").data)
-    assert len(admin_svg.findall(f"{ns}rect[@class='adviser']")) > 0
-
-
-def test_map_png_downloads_as_an_attachment(served: Served) -> None:
-    response = signed_in(served, "coordinator").get(f"/ui/rounds/{served.round_id}/map.png?download=1")
-    assert response.mimetype == "image/png"
-    assert response.data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert response.headers["Content-Disposition"] == 'attachment; filename="lancashire-2026-spring-map.png"'
-
-
 def test_cookie_sessions_need_the_csrf_header_to_change_anything(served: Served) -> None:
     client = signed_in(served, "coordinator")
     page = client.get(f"/ui/rounds/{served.round_id}").get_data(as_text=True)
@@ -154,3 +139,67 @@ def test_cookie_sessions_need_the_csrf_header_to_change_anything(served: Served)
                            headers={"X-CSRF-Token": csrf})
     assert accepted.status_code == 200
     assert accepted.json["state"] == "locked"
+
+
+def test_only_hub_leads_and_admins_get_the_hub_leads_panel(served: Served) -> None:
+    for role in ("coordinator", "read_only"):
+        page = signed_in(served, role).get(f"/ui/rounds/{served.round_id}").get_data(as_text=True)
+        assert 'id="hub-lead"' not in page and "hub_lead.js" not in page and 'id="solve"' not in page
+    for role in ("hub_lead", "admin"):
+        page = signed_in(served, role).get(f"/ui/rounds/{served.round_id}").get_data(as_text=True)
+        assert 'id="hub-lead"' in page and 'id="solve">Solve again</button>' in page
+        assert f'href="/rounds/{served.round_id}/export?format=csv"' in page
+
+
+def test_changes_since_last_term_list_each_schools_previous_and_new_partners(served: Served) -> None:
+    client = signed_in(served, "hub_lead")
+    page = client.get(f"/ui/rounds/{served.round_id}").get_data(as_text=True)
+    table = page.split('<details class="changes">')[1].split("</details>")[0]
+    listed = {(urn, role): (unescape(before), unescape(now), kind)
+              for urn, role, before, now, kind in re.findall(
+        r'<tr class="change-\w+"><td>[^<]+ <small>([^<]+)</small></td><td>(\w+)</td>'
+        r'<td>([^<]*)</td><td>([^<]*)</td><td>(\w+)</td>', table)}
+    auth = {"Authorization": f"Bearer {served.tokens['hub_lead']}"}
+    proposals = client.get(f"/rounds/{served.round_id}/proposals?per_page=1000", headers=auth).json["items"]
+    raw = fixtures.lancashire_problem()
+    names = {a["id"]: a["name"] for a in raw["advisers"]} | {e["id"]: e["name"] for e in raw["employers"]}
+    expected = {}
+    for school in raw["schools"]:
+        for role, key in (("adviser", "current_advisers"), ("cornerstone", "current_cornerstones")):
+            before = [names[p] for p in school.get(key, [])]
+            now = [names[p["partner_id"]] for p in proposals
+                   if p["school_id"] == school["id"] and p["role"] == role and p["state"] != "rejected"]
+            if before or now:
+                kind = "kept" if set(before) == set(now) else "new" if not before else "ended" if not now \
+                    else "changed"
+                expected[(school["id"], role)] = (", ".join(before) or "–", ", ".join(now) or "–", kind)
+    assert listed == expected
+    changed = len({school for (school, _), (_, _, kind) in expected.items() if kind != "kept"})
+    assert 0 < changed < 84
+    assert re.search(r"Since last term: \d+ schools? change partners", page).group(0) == (
+        f"Since last term: {changed} schools change partners")
+
+
+def test_the_index_names_the_hub_and_shows_progress_and_the_last_solve(served: Served) -> None:
+    client = signed_in(served, "coordinator")
+    page = client.get("/ui/").get_data(as_text=True)
+    auth = {"Authorization": f"Bearer {served.tokens['coordinator']}"}
+    counts = client.get(f"/rounds/{served.round_id}", headers=auth).json["proposals"]
+    total, undecided = sum(counts.values()), counts.get("proposed", 0)
+    assert "<td>Lancashire Careers Hub</td>" in page
+    assert f"{total - undecided} of {total}</td>" in page
+    assert re.search(r"<td>\d+ \w{3} \d\d:\d\d \(\d+ solves?\)</td>", page)
+
+
+def test_a_draft_round_says_what_to_do_instead_of_empty_rows(served: Served) -> None:
+    client = signed_in(served, "hub_lead")
+    auth = {"Authorization": f"Bearer {served.tokens['hub_lead']}"}
+    created = client.post("/hubs/lancashire/rounds", json={"term": "2026-draft"}, headers=auth)
+    assert created.status_code == 201
+    page = client.get(f"/ui/rounds/{created.json['id']}").get_data(as_text=True)
+    assert "Not solved yet: there are no proposals to review." in page
+    assert "Check the policy below, then start a solve." in page
+    assert '<tr id="school-' not in page and " → " not in page
+    assert 'id="solve">Solve</button>' in page and 'id="policy-form"' in page
+    coordinator = signed_in(served, "coordinator").get(f"/ui/rounds/{created.json['id']}").get_data(as_text=True)
+    assert "A Hub Lead starts the solve" in coordinator
