@@ -36,7 +36,8 @@ def sign_in(page: Any, url: str, token: str, path: str) -> None:
     page.goto(f"{url}{path}")
     page.fill("#token", token)
     page.keyboard.press("Enter")
-    page.wait_for_url(f"**{path}")
+    page.wait_for_url(lambda url: "/ui/login" not in url and url.endswith(path))
+    page.wait_for_load_state("load")
 
 
 def assert_accessible(page: Any, name: str) -> None:
