@@ -173,20 +173,22 @@ def review_view(round_: t.Round) -> dict[str, Any]:
     if show not in FILTERS:
         abort(400)
     number = request.args.get("page", "1")
-    if not number.isdigit() or int(number) < 1:
+    if number != "all" and (not number.isdigit() or int(number) < 1):
         abort(400)
     rows = school_rows(round_)
     shown = pick(rows, show)
-    pages = max(1, -(-len(shown) // PER_PAGE))
-    page = min(int(number), pages)
+    per_page = (len(shown) or 1) if number == "all" else PER_PAGE  # "all": one page, to print or search in
+    pages = max(1, -(-len(shown) // per_page))
+    page = 1 if number == "all" else min(int(number), pages)
     drawing = build_map(*map_content(round_, rows))
     title = map_title(round_)
     names = partner_names(round_.hub_id)
     lead = hub_lead.panel(round_, rows, names) if hub_lead.leads(principal().role) else None
-    return {"lead": lead, "round": round_, "rows": shown[(page - 1) * PER_PAGE:page * PER_PAGE], "matching": len(shown),
+    return {"lead": lead, "round": round_, "rows": shown[(page - 1) * per_page:page * per_page], "matching": len(shown),
             "total": len(rows), "show": show, "page": page, "pages": pages, "summary": summary(round_, rows),
             "names": names, "who": principal(), "weights": weights(round_.policy),
-            "map_svg": to_svg(drawing, title, inline=True, links=row_links(round_, rows, shown, show, page)),
+            "map_svg": to_svg(drawing, title, inline=True, links=row_links(round_, rows, shown, show, page, per_page)),
+            "all": number == "all",
             "legend": [(swatch(key), text) for key, text in legend_items(drawing)],
             "districts": sorted((d.name, d.code) for d in drawing.districts)}
 
@@ -197,12 +199,13 @@ def map_title(round_: t.Round) -> str:
     return f"{hub.name if hub else round_.hub_id} · {round_.term}: {round_.state} pairings"
 
 
-def row_links(round_: t.Round, rows: list[SchoolRow], shown: list[SchoolRow], show: str, page: int) -> dict[str, str]:
+def row_links(round_: t.Round, rows: list[SchoolRow], shown: list[SchoolRow], show: str, page: int,
+              per_page: int) -> dict[str, str]:
     """Where each school's point on the map leads: its row on this page, else the page of this filter (or of
     all schools, A–Z, when the filter leaves it out) that holds it."""
     links = {r.school.id: (f"?show=all&page={i // PER_PAGE + 1}", r.school.id) for i, r in enumerate(rows)}
     links |= {r.school.id: (f"?show={show}&page={i // PER_PAGE + 1}", r.school.id) for i, r in enumerate(shown)}
-    here = {r.school.id for r in shown[(page - 1) * PER_PAGE:page * PER_PAGE]}
+    here = {r.school.id for r in shown[(page - 1) * per_page:page * per_page]}
     base = url_for("ui.round_page", round_id=round_.id)
     return {sid: f"#school-{sid}" if sid in here else f"{base}{query}#school-{sid}"
             for sid, (query, _) in links.items()}

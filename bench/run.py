@@ -1,6 +1,6 @@
 """Benchmark of hubmatch against its performance targets, with baselines measured in the same run.
 
-    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap,queue,scale] [--profile]
+    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap,queue,scale,page] [--profile]
 
 Prints aligned plain-text tables (medians over repeats; PASS/MISS beside each target, never an assertion) and writes
 bench/results.json. The machine is shared and noisy, so ratios are only taken between numbers of the same run.
@@ -22,11 +22,12 @@ import gap
 import hubs
 import lsa
 import national
+import page
 import queueing
 import scale
 from common import BENCH, Config, Table, machine
 
-SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "scale")
+SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "scale", "page")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,7 +123,14 @@ def _scale(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     report["raw"]["scale"] = raw
 
 
-_SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue, "scale": _scale}
+def _page(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+    table, raw = page.run(cfg)
+    _show(report, table)
+    report["raw"]["page"] = raw
+
+
+_SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue, "scale": _scale,
+            "page": _page}
 
 
 if __name__ == "__main__":
