@@ -44,6 +44,19 @@ def proposal(served: Served, pid: int) -> dict[str, Any]:
     return requests.get(f"{served.url}/proposals/{pid}", headers=api(served), timeout=10).json()
 
 
+def test_the_sign_in_page_and_the_index_pass_axe(browser: Any, served: Served) -> None:
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(f"{served.url}/ui/login")
+    assert_accessible(page, "sign-in page")
+    page.fill("#token", served.tokens["hub_lead"])
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{served.url}/ui/")
+    expect(page.locator("table.rounds")).to_contain_text("Lancashire Careers Hub")
+    assert_accessible(page, "index")
+    screenshot(page, "index")
+    page.close()
+
+
 def test_a_decision_is_shown_by_its_row_and_focus_stays(browser: Any, served: Served) -> None:
     page = coordinator_page(browser, served, f"/ui/rounds/{served.round_id}?show=undecided")
     page.evaluate("window.notReloaded = true")

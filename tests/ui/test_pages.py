@@ -203,3 +203,13 @@ def test_a_draft_round_says_what_to_do_instead_of_empty_rows(served: Served) -> 
     assert 'id="solve">Solve</button>' in page and 'id="policy-form"' in page
     coordinator = signed_in(served, "coordinator").get(f"/ui/rounds/{created.json['id']}").get_data(as_text=True)
     assert "A Hub Lead starts the solve" in coordinator
+
+
+def test_all_on_one_page_and_a_bad_page_number(served: Served) -> None:
+    client = signed_in(served, "coordinator")
+    page = client.get(f"/ui/rounds/{served.round_id}?page=all").get_data(as_text=True)
+    assert page.count('<tr id="school-') == 84 and "84 of 84 schools shown." in page
+    assert client.get(f"/ui/rounds/{served.round_id}?page=0").status_code == 400
+    assert client.get(f"/ui/rounds/{served.round_id}?page=x").status_code == 400
+    last = client.get(f"/ui/rounds/{served.round_id}?page=99").get_data(as_text=True)  # past the end: the last
+    assert "4 of 84 schools shown, page 3 of 3." in last
