@@ -14,7 +14,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +85,7 @@ class District:
 
 @cache
 def _boundaries() -> tuple[tuple[str, str, shapely.Geometry], ...]:
-    text = resources.files("api").joinpath(BOUNDARIES).read_text(encoding="utf-8")
+    text = (Path(__file__).parent / BOUNDARIES).read_text(encoding="utf-8")  # shipped beside this module
     features = json.loads(text)["features"]
     return tuple((f["properties"]["code"], f["properties"]["name"], shape(f["geometry"])) for f in features)
 
@@ -155,7 +154,7 @@ def towns_in(frame: Frame, school_towns: Counter[str], most: int = 24) -> list[T
         where = names == town
         if not where.any():
             continue
-        tx, ty = float(x[where].mean()), float(y[where].mean())
+        tx, ty = float(x[where].mean()), float(y[where].mean()) - 8.0  # above the schools it names
         box = (tx - 3.6 * len(town), ty - 14, tx + 3.6 * len(town), ty + 2)
         if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in boxes):
             continue
