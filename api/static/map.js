@@ -42,7 +42,7 @@
   }
 
   document.addEventListener("click", (event) => {
-    const point = event.target.closest("#hubmap a.pt");
+    const point = event.target.closest("#hubmap a.pt, #hubmap line.pair");
     if (point) {
       const row = document.getElementById(`school-${point.dataset.school}`);
       if (row) {

@@ -173,6 +173,7 @@
   const next = document.getElementById("next-undecided");
   if (next) next.addEventListener("click", nextUndecided);
   document.getElementById("reload").addEventListener("click", () => window.location.reload());
+  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") checkStale(); });
 
   function batchNote(text, isError) {
     const where = document.getElementById("batch-note");

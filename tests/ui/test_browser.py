@@ -179,6 +179,12 @@ def test_the_map_names_points_links_rows_and_zooms_to_a_district(browser: Any, s
     expect(other).to_have_class(re.compile("flash"))
     assert page.evaluate("document.activeElement.closest('tr').dataset.school") == other_urn
 
+    line = page.locator("#hubmap line.pair").nth(3)  # a pairing's line leads to its school's row too
+    line_school = line.get_attribute("data-school")
+    assert page.locator(f"#school-{line_school}").count() == 1  # lines follow the rows' order: on this page
+    line.dispatch_event("click")
+    expect(page.locator(f"#school-{line_school}")).to_have_class(re.compile("flash"))
+
     whole = page.locator("#hubmap").get_attribute("viewBox")
     page.select_option("#zoom", label="Preston")
     zoomed = [float(v) for v in page.locator("#hubmap").get_attribute("viewBox").split()]
