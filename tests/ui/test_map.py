@@ -18,7 +18,7 @@ from ui_harness import Served
 
 import fixtures
 from api.geography import ATTRIBUTION
-from api.maps import STUB_PX
+from api.maps import STUB_PX, Marker, Place, build_map, legend_items, to_svg
 from matcher.geo import haversine_km
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -183,3 +183,28 @@ def test_the_downloads_carry_title_term_legend_and_attribution(served: Served, c
     for colour in ((0xD5, 0x5E, 0x00), (0xE6, 0x9F, 0x00), (0x00, 0x72, 0xB2)):  # Okabe-Ito vermillion, orange, blue
         assert (pixels == colour).all(axis=1).any(), colour
     assert image.width == 2 * int(coordinator_svg.get("width"))
+
+
+def test_extra_marked_places_draw_in_their_layer_with_a_legend_entry() -> None:
+    schools = fixtures.lancashire_problem()["schools"][:5]
+    places = [Place(s["id"], s["name"], "school", s["lat"], s["lon"]) for s in schools]
+    markers = [Marker("Nelson", 53.835, -2.218, "where to recruit advisers"),
+               Marker("Ormskirk", 53.567, -2.885, "where to recruit advisers")]
+    drawing = build_map(places, [], markers)
+    root = ET.fromstring(to_svg(drawing, "with markers"))
+    drawn = [g for g in root.iter(f"{SVG}g") if g.get("class") == "pt marker"]
+    assert [g.find(f"{SVG}title").text for g in drawn] == ["where to recruit advisers: Nelson",
+                                                           "where to recruit advisers: Ormskirk"]
+    assert ("layer:where to recruit advisers", "where to recruit advisers") in legend_items(drawing)
+    assert "where to recruit advisers" in [t.text for t in root.iter(f"{SVG}text")]
+    x, y = (float(v) for v in next(iter(drawn[0])).get("points").split()[0].split(","))
+    nx, ny = drawing.frame.project(np.array([-2.218]), np.array([53.835]))
+    assert math.dist((x, y + 6), (float(nx[0]), float(ny[0]))) < 0.1  # drawn where it is
+
+
+def test_the_live_parts_keep_the_privacy_of_the_map(served: Served) -> None:
+    live = signed_in(served, "coordinator").get(f"/ui/rounds/{served.round_id}/live").json
+    root = ET.fromstring(live["map"])
+    assert points(root, "adviser") == {} and all("stub" in e.get("class") for e in lines(root)
+                                                 if e.get("class") and "adviser" in e.find(f"{SVG}title").text)
+    assert "pairings decided" in live["summary"]

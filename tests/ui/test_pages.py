@@ -213,3 +213,14 @@ def test_all_on_one_page_and_a_bad_page_number(served: Served) -> None:
     assert client.get(f"/ui/rounds/{served.round_id}?page=x").status_code == 400
     last = client.get(f"/ui/rounds/{served.round_id}?page=99").get_data(as_text=True)  # past the end: the last
     assert "4 of 84 schools shown, page 3 of 3." in last
+
+
+def test_a_coordinators_rows_give_advisers_distances_as_bands_only(served: Served) -> None:
+    pages = all_pages(signed_in(served, "coordinator"), served.round_id, "all")
+    words = [w for page in pages for w in re.findall(
+        r'<span class="role">Adviser</span>.*?<span class="words">([^<]+)</span>', page, re.S)]
+    assert words and all(re.match(r"(under 5 km|5–10 km|10–20 km|20–30 km|over 30 km)( ·|$)", w) for w in words)
+    alternatives = [a for page in pages for a in re.findall(r"<li>Adviser [^<]*</li>", page)]
+    assert alternatives and not [a for a in alternatives if re.search(r"\d+\.\d km", a)]
+    admin = all_pages(signed_in(served, "admin"), served.round_id, "all")
+    assert re.search(r'<span class="role">Adviser</span>.*?<span class="words">\d+\.\d km', admin[0], re.S)
