@@ -147,7 +147,7 @@ def index() -> str:
     listed = [{"round": r, "hub": hubs.get(r.hub_id, r.hub_id), "total": sum(counts[r.id].values()),
                "decided": sum(counts[r.id].values()) - counts[r.id]["proposed"], "solved_at": solved.get(r.id)}
               for r in rounds]
-    return render_template("index.html", rounds=listed, who=who)
+    return render_template("index.html", rounds=listed, who=who, csrf=g.get("csrf", ""))
 
 
 @ui.get("/rounds/<int:round_id>")

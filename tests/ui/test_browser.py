@@ -209,12 +209,16 @@ def test_the_map_names_points_links_rows_and_zooms_to_a_district(browser: Any, s
 def test_a_hub_lead_sets_the_policy_solves_with_progress_and_is_told_what_blocks_publishing(
         browser: Any, served: Served) -> None:
     lead = api(served, "hub_lead")
-    created = requests.post(f"{served.url}/hubs/lancashire/rounds", json={"term": "2026-browser"}, headers=lead,
-                            timeout=10)
-    assert created.status_code == 201, created.text
-    round_id = created.json()["id"]
     page = browser.new_page(viewport={"width": 1366, "height": 900})
-    sign_in(page, served.url, served.tokens["hub_lead"], f"/ui/rounds/{round_id}")
+    sign_in(page, served.url, served.tokens["hub_lead"], "/ui/")
+    page.get_by_label("Term").fill("2026 spring")  # not a term: the API's message by the form
+    page.get_by_role("button", name="Create the round").click()
+    expect(page.locator("#new-round-note")).to_contain_text("Not created:")
+    page.get_by_label("Term").fill("2026-browser")
+    page.get_by_role("button", name="Create the round").click()
+    page.wait_for_url(re.compile(r"/ui/rounds/\d+$"))
+    round_id = int(page.url.rsplit("/", 1)[1])
+    assert requests.get(f"{served.url}/rounds/{round_id}", headers=lead, timeout=10).json()["term"] == "2026-browser"
     expect(page.locator("#summary")).to_contain_text("Not solved yet")
     assert_accessible(page, "draft round, Hub Lead")
     screenshot(page, "hub-lead-draft", full_page=True)
