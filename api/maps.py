@@ -214,7 +214,7 @@ def to_svg(drawing: HubMap, title: str, inline: bool = False, links: Mapping[str
     it), else a standalone document with the title, the legend, the scale bar and the attribution drawn in."""
     legend = [] if inline else legend_items(drawing)
     head = 34 if not inline else 0
-    foot = 24 + 22 * math.ceil(len(legend) / 2) if not inline else 22
+    foot = 24 + 22 * math.ceil(len(legend) / 2) if not inline else 0
     height = drawing.height + head + foot
     size = "" if inline else f' width="{drawing.width}" height="{height}"'
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {drawing.width} {height}"{size} '
@@ -247,8 +247,9 @@ def to_svg(drawing: HubMap, title: str, inline: bool = False, links: Mapping[str
     parts.append(_svg_scale(drawing))
     parts.append("</g>")
     y = head + drawing.height
-    parts.append(f'<text x="{drawing.width - 8}" y="{y + 14}" font-size="9" text-anchor="end" '
-                 f'font-family="sans-serif" fill="#374151" class="attribution">{escape(ATTRIBUTION)}</text>')
+    if not inline:  # the page writes the attribution under its map, at a readable size
+        parts.append(f'<text x="{drawing.width - 8}" y="{y + 14}" font-size="9" text-anchor="end" '
+                     f'font-family="sans-serif" fill="#374151" class="attribution">{escape(ATTRIBUTION)}</text>')
     for i, (key, text) in enumerate(legend):
         lx, ly = 12 + (i % 2) * (drawing.width // 2), y + 34 + 22 * (i // 2)
         inner = swatch(key).replace('<svg class="swatch"', f'<svg x="{lx}" y="{ly - 12}"')
@@ -261,7 +262,7 @@ def to_svg(drawing: HubMap, title: str, inline: bool = False, links: Mapping[str
 def _svg_towns(towns: list[Town]) -> str:
     out = ['<g class="towns" aria-hidden="true">']
     for town in towns:
-        out.append(f'<text x="{town.x:.1f}" y="{town.y:.1f}" text-anchor="middle" font-size="12" '
+        out.append(f'<text x="{town.x:.1f}" y="{town.y:.1f}" text-anchor="middle" font-size="15" '
                    f'font-family="sans-serif" font-weight="600" fill="{TOWN}" stroke="{LAND}" stroke-width="3" '
                    f'paint-order="stroke" class="town">{escape(town.name)}</text>')
     out.append("</g>")
@@ -294,7 +295,7 @@ def _svg_scale(drawing: HubMap) -> str:
     x, y = 14.0, drawing.height - 14.0
     return (f'<g class="scale-bar" aria-label="scale: {label}"><rect x="{x - 4}" y="{y - 18}" width="{px + 8:.1f}" '
             f'height="26" fill="#ffffff" opacity="0.85"/><path d="M{x},{y - 4} V{y} H{x + px:.1f} V{y - 4}" '
-            f'fill="none" stroke="#000" stroke-width="1.5"/><text x="{x + px / 2:.1f}" y="{y - 7}" font-size="11" '
+            f'fill="none" stroke="#000" stroke-width="1.5"/><text x="{x + px / 2:.1f}" y="{y - 7}" font-size="14" '
             f'text-anchor="middle" font-family="sans-serif">{label}</text></g>')
 
 
@@ -313,7 +314,7 @@ def to_png(drawing: HubMap, title: str = "", scale: int = 2) -> bytes:
         for ring in district.rings:
             pen.polygon([at(x, y) for x, y in ring], fill=LAND, outline=BORDER)
     for town in drawing.towns:
-        pen.text(at(town.x, town.y), town.name, fill=TOWN, font_size=12 * scale, anchor="ms")
+        pen.text(at(town.x, town.y), town.name, fill=TOWN, font_size=15 * scale, anchor="ms")
     for line in drawing.lines:
         colour, width, _ = STATES[line.state]
         pen.line([at(line.x1, line.y1), at(line.x2, line.y2)], fill=colour, width=max(1, round(width * scale)))

@@ -184,7 +184,8 @@ def review_view(round_: t.Round) -> dict[str, Any]:
     title = map_title(round_)
     names = partner_names(round_.hub_id)
     lead = hub_lead.panel(round_, rows, names) if hub_lead.leads(principal().role) else None
-    return {"lead": lead, "round": round_, "rows": shown[(page - 1) * per_page:page * per_page], "matching": len(shown),
+    return {"lead": lead, "round": round_, "hub_name": hub_name(round_),
+            "rows": shown[(page - 1) * per_page:page * per_page], "matching": len(shown),
             "total": len(rows), "show": show, "page": page, "pages": pages, "summary": summary(round_, rows),
             "names": names, "who": principal(), "weights": weights(round_.policy),
             "map_svg": to_svg(drawing, title, inline=True, links=row_links(round_, rows, shown, show, page, per_page)),
@@ -193,10 +194,14 @@ def review_view(round_: t.Round) -> dict[str, Any]:
             "districts": sorted((d.name, d.code) for d in drawing.districts)}
 
 
+def hub_name(round_: t.Round) -> str:
+    hub = db().get(t.Hub, round_.hub_id)
+    return hub.name if hub else round_.hub_id
+
+
 def map_title(round_: t.Round) -> str:
     """The map's title, drawn into its downloads for a Hub Lead's report: the hub's name, the term, the state."""
-    hub = db().get(t.Hub, round_.hub_id)
-    return f"{hub.name if hub else round_.hub_id} · {round_.term}: {round_.state} pairings"
+    return f"{hub_name(round_)} · {round_.term}: {round_.state} pairings"
 
 
 def row_links(round_: t.Round, rows: list[SchoolRow], shown: list[SchoolRow], show: str, page: int,
