@@ -19,6 +19,7 @@ from ui_harness import Served
 import fixtures
 from api.geography import ATTRIBUTION
 from api.maps import STUB_PX, Marker, Place, build_map, legend_items, to_svg
+from api.pages import town_of
 from matcher.geo import haversine_km
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -208,3 +209,14 @@ def test_the_live_parts_keep_the_privacy_of_the_map(served: Served) -> None:
     assert points(root, "adviser") == {} and all("stub" in e.get("class") for e in lines(root)
                                                  if e.get("class") and "adviser" in e.find(f"{SVG}title").text)
     assert "pairings decided" in live["summary"]
+
+
+def test_a_rural_hub_gets_its_own_districts_and_towns() -> None:
+    schools = fixtures.cumbria_problem()["schools"]
+    places = [Place(s["id"], s["name"], "school", s["lat"], s["lon"], town=town_of(s["postcode"])) for s in schools]
+    drawing = build_map(places, [])
+    assert {"Allerdale", "Barrow-in-Furness", "Carlisle", "Copeland", "Eden", "South Lakeland"} <= {
+        d.name for d in drawing.districts}
+    assert "Preston" not in {d.name for d in drawing.districts}  # clipped to the hub's frame
+    assert {"Carlisle", "Kendal", "Workington"} <= {t.name for t in drawing.towns}
+    assert all(0 <= t.x <= drawing.width and 0 <= t.y <= drawing.height for t in drawing.towns)
