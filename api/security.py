@@ -1,8 +1,9 @@
 """Security headers on every response: a Content-Security-Policy, no sniffing, no framing, no referrer across
 sites, and no caching of anything a token signed for.
 
-The review page loads its script and style from ``/ui/static`` only; its maps are ``<img>`` of the same origin.
-Its component bars set a width in a ``style`` attribute, hence ``'unsafe-inline'`` for styles (not scripts).
+The review page loads its script and style from ``/ui/static`` only; its map is an inline SVG drawn by the server
+(no script in it). Its map tooltip is placed by script through the CSSOM, which a style policy does not restrict;
+``'unsafe-inline'`` for styles (never scripts) stays for the panels' templates.
 Swagger UI at ``/docs`` starts itself with an inline script, so its pages alone allow inline script.
 """
 

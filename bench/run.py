@@ -1,7 +1,7 @@
 """Benchmark of hubmatch against its performance targets, with baselines measured in the same run.
 
     python bench/run.py [--quick] [--repeats N] [--profile]
-        [--only hubs,national,lsa,gap,queue,scale,compare,recommend,engaged,mail]
+        [--only hubs,national,lsa,gap,queue,scale,compare,recommend,engaged,mail,page]
 
 Prints aligned plain-text tables (medians over repeats; PASS/MISS beside each target, never an assertion) and writes
 bench/results.json. The machine is shared and noisy, so ratios are only taken between numbers of the same run.
@@ -26,12 +26,13 @@ import hubs
 import lsa
 import mail
 import national
+import page
 import queueing
 import recommend
 import scale
 from common import BENCH, Config, Table, machine
 
-SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "scale", "compare", "recommend", "engaged", "mail")
+SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "scale", "compare", "recommend", "engaged", "mail", "page")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,8 +150,14 @@ def _mail(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     report["raw"]["mail"] = raw
 
 
+def _page(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+    table, raw = page.run(cfg)
+    _show(report, table)
+    report["raw"]["page"] = raw
+
+
 _SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue, "scale": _scale,
-            "compare": _compare, "recommend": _recommend, "engaged": _engaged, "mail": _mail}
+            "compare": _compare, "recommend": _recommend, "engaged": _engaged, "mail": _mail, "page": _page}
 
 
 if __name__ == "__main__":

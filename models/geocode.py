@@ -32,15 +32,22 @@ def locate(postcode: str) -> tuple[float, float] | None:
 
 
 @cache
-def _towns() -> dict[str, str]:
+def districts() -> tuple[tuple[str, str, float, float], ...]:
+    """Every postcode district as (outcode, town, latitude, longitude): what the map labels towns from. A district
+    the table names no town for is named by its area (OL12 -> Rochdale)."""
     table = resources.files("models").joinpath("data/uk_outcodes.csv")
     with table.open(encoding="utf-8") as handle:
-        # a district the table names no town for is named by its area (OL12 -> Rochdale)
-        return {row["postcode"].upper(): row["town"] or row["region"] for row in csv.DictReader(handle)
-                if row["town"] or row["region"]}
+        return tuple((row["postcode"].upper(), row["town"] or row["region"], float(row["latitude"]),
+                      float(row["longitude"])) for row in csv.DictReader(handle))
+
+
+@cache
+def towns() -> dict[str, str]:
+    """The town of each postcode district that has one ("PR1" -> "Preston")."""
+    return {code: town for code, town, _, _ in districts() if town}
 
 
 def town(postcode: str | None) -> str | None:
     """The town of a postcode's district ("PR1 8JN" -> "Preston"), or None when the postcode or its district is
     unknown: what a message names of where a school is."""
-    return _towns().get(outcode(postcode)) if postcode else None
+    return towns().get(outcode(postcode)) if postcode else None

@@ -1,5 +1,5 @@
 """Fixtures of the review page tests (defined in ui_harness, next to this file)."""
 
-from ui_harness import served
+from ui_harness import served, served_wide
 
-__all__ = ["served"]
+__all__ = ["served", "served_wide"]
