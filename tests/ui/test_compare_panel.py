@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from test_browser import ARTIFACTS, FLAGS, chromium
+from browser_kit import ARTIFACTS, FLAGS, chromium
 from test_pages import signed_in
 from ui_harness import Served
 from workers import worker_process
@@ -53,7 +53,7 @@ def test_a_hub_lead_compares_40_km_in_the_browser(served: Served) -> None:
             page.fill("#token", served.tokens["hub_lead"])
             page.keyboard.press("Enter")
             page.wait_for_url(f"**/ui/rounds/{served.round_id}")
-            page.get_by_label("Travel radius (km)").fill("40")
+            page.locator("#compare-radius").fill("40")
             page.get_by_role("button", name="Compare").click()
             playwright.expect(page.locator("#compare-stage")).to_have_text("Done.", timeout=90_000)
             rows = page.locator("#compare-rows tr")

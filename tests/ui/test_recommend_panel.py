@@ -48,7 +48,7 @@ def test_the_panels_request_is_answered_with_placements_and_their_chains(served:
 def test_a_hub_lead_tries_a_newcomer_in_the_browser(served: Served) -> None:
     """The form posts the newcomer, the job runs (here, in this process), and the page lists the placements."""
     playwright = pytest.importorskip("playwright.sync_api")
-    from test_browser import ARTIFACTS, FLAGS, chromium
+    from browser_kit import ARTIFACTS, FLAGS, chromium
 
     executable = chromium()
     factory = served.app.extensions["hubmatch.sessions"]  # type: ignore[attr-defined]
