@@ -114,3 +114,28 @@ def test_flow_and_mip_agree_on_lancashire_advisers(lancashire: Problem) -> None:
 @pytest.mark.slow
 def test_mip_and_cpsat_agree_on_a_small_generalised_assignment() -> None:
     agree(load_problem(fixtures.gap_problem(n_employers=6, n_schools=40)), "cornerstone", ("mip", "cpsat"))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_round_whose_weights_would_overflow_the_flow_is_still_solved_exactly(seed: int, monkeypatch) -> None:
+    """When the lexicographic weights cannot fit 64-bit flow arithmetic (a national round with several slots per
+    school), the flow refuses, the MIP's seed falls back to the cheapest maximum flow, and the MIP still proves the
+    brute-force optimum. The headroom is shrunk so that small rounds take that path."""
+    from helpers import brute_force_best, chosen_pairs, objective_key, random_document, rules_of, unit_costs, violations
+
+    from matcher.solvers import flow
+    from matcher.solvers import seed as seeding
+
+    raw = random_document(seed)
+    problem = load_problem(raw)
+    inp = role_input(problem, "adviser")
+    monkeypatch.setattr(flow, "_INT64_HEADROOM", 1)
+    with pytest.raises(flow.SolverUnsuitable, match="overflow"):
+        flow.solve_flow(inp)
+    start = seeding.seed(inp)
+    rules, costs = rules_of(raw, "adviser"), unit_costs(problem, inp)
+    assert not violations(rules, chosen_pairs(problem, inp, start))
+    result = solve_role(inp, "auto", 30.0)
+    assert (result.solver, result.status) == ("mip", "optimal")
+    best, _ = brute_force_best(rules, rules.candidates(), costs)
+    assert objective_key(rules, costs, chosen_pairs(problem, inp, result.chosen)) == best

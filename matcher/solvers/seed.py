@@ -1,7 +1,10 @@
 """A feasible starting point for CP-SAT and the MIP: the flow optimum of a relaxed role, repaired greedily.
 
 The relaxation counts every pair as one unit of a capacity expressed in typical loads and ignores sectors, so it
-is solved exactly and fast; the repair then keeps its pairs cheapest first while every rule still holds.
+is solved exactly and fast; the repair then keeps its pairs cheapest first while every rule still holds. Where the
+relaxation's lexicographic weights would overflow 64-bit flow arithmetic (a national round with several slots per
+school), its cheapest maximum flow (most slots filled, then least cost) seeds instead: the staged solver takes the
+levels from there.
 """
 
 from __future__ import annotations
@@ -9,14 +12,43 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from ortools.graph.python import min_cost_flow
 
-from matcher.solvers.base import RoleInput
-from matcher.solvers.flow import solve_flow
+from matcher.objective import LevelUnits
+from matcher.solvers.base import RoleInput, SolverUnsuitable
+from matcher.solvers.flow import lexicographic_network, solve_flow
 
 
 def seed(inp: RoleInput) -> np.ndarray:
     """A choice of candidates (locked included) that satisfies every rule of the role."""
-    return repair(inp, solve_flow(_relaxed(inp)).chosen)
+    relaxed = _relaxed(inp)
+    try:
+        chosen = solve_flow(relaxed).chosen
+    except SolverUnsuitable:
+        chosen = cheapest_max_flow(relaxed)
+    return repair(inp, chosen)
+
+
+def cheapest_max_flow(inp: RoleInput) -> np.ndarray:
+    """The candidates (locked included) of the cheapest flow filling the most open slots of a unit-load role: the
+    lexicographic network's pair, partner and company arcs with pair costs only, so no weight can overflow."""
+    net = lexicographic_network(inp, LevelUnits(engaged=0, slot=0))  # only its pair costs are used
+    n_s, n_pair, total = inp.graph.n_schools, len(net.free), int(inp.values.open_slots.sum())
+    source = net.n_nodes
+    costs = np.zeros(net.core + n_s, dtype=np.int64)
+    costs[:n_pair] = net.costs[:n_pair]
+    flow = min_cost_flow.SimpleMinCostFlow()
+    flow.add_arcs_with_capacity_and_unit_cost(
+        np.concatenate([net.tails[: net.core], np.full(n_s, source)]).astype(np.int32),
+        np.concatenate([net.heads[: net.core], np.arange(n_s)]).astype(np.int32),
+        np.concatenate([net.caps[: net.core], inp.values.open_slots]), costs)
+    flow.set_node_supply(source, total)
+    flow.set_node_supply(net.n_nodes - 1, -total)
+    if flow.solve_max_flow_with_min_cost() != flow.OPTIMAL:
+        raise RuntimeError("the seed's maximum flow did not solve")
+    chosen = inp.graph.locked.copy()
+    chosen[net.free] = flow.flows(np.arange(n_pair, dtype=np.int32)) > 0
+    return chosen
 
 
 def _relaxed(inp: RoleInput) -> RoleInput:
