@@ -131,7 +131,7 @@ CORPUS: list[tuple[str, str, str, dict[str, Any], set[int]]] = [
     ("dup-within-csv", "POST", "/hubs/{hub}/schools/import",
      {"data": csv_body(SCHOOLS_HEADER, "D1,One,PR1 8JN,,", "D2,Two,PR1 8JN,,", "D1,Again,PR1 8JN,,"),
       "content_type": CSV}, {422}),
-    ("dup-existing-school", "POST", "/hubs/{hub}/schools", {"json": {"id": "S1", "name": "Again", "postcode": "PR1"}},
+    ("dup-existing-school", "POST", "/hubs/{hub}/schools", {"json": {"id": "S1", "name": "Again", "postcode": "PR1 8JN"}},
      {409}),
     ("dup-existing-hub", "POST", "/hubs", {"json": {"id": HUB, "name": "Again"}}, {409}),
     ("dup-existing-round-term", "POST", "/hubs/{hub}/rounds", {"json": {"term": "2026-spring"}}, {409}),
