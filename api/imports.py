@@ -29,7 +29,7 @@ from models.repository import FIELDS, columns, new_row
 from models.sources import UnreadableFile, is_xlsx, read_csv, read_xlsx
 
 IMPORT_MAX_BYTES = 64 * 1024 * 1024  # the whole DfE register of England is about 60 MB
-TABLE_TYPES = ("text/csv", "application/csv", "text/plain", "multipart/form-data", "application/octet-stream",
+TABLE_TYPES = ("text/csv", "application/csv", "multipart/form-data", "application/octet-stream",
                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 PUBLISHED = ("current_advisers", "current_cornerstones")
 

@@ -22,6 +22,7 @@ from models.schemas import AdviserSchema, EmployerSchema, SchoolSchema
 from models.sources import SourceRow, UnreadableFile
 
 SCHEMAS: dict[str, type[Schema]] = {"schools": SchoolSchema, "advisers": AdviserSchema, "employers": EmployerSchema}
+STATISTICS = frozenset({"pupils", "pct_fsm"})  # published figures, which the DfE suppresses when small
 LISTS = frozenset({"sectors", "needs", "skills", "conflicts", "current_advisers", "current_cornerstones"})
 INTEGERS = {
     collection: frozenset(name for name, field in schema().fields.items() if isinstance(field, fields.Integer))
@@ -48,12 +49,15 @@ class FileFaults(ValueError):
 def record_of(collection: str, cells: Mapping[str, str]) -> dict[str, Any]:
     """A row's cells as a problem-format record: lists are ``;``-separated, Compass marks come as ``gatsby_1``..
     ``gatsby_8``, an employer's ``lat``/``lon`` is its one site, and an integer field's cell that spells an integer
-    is one (so the schemas' strict integers, which refuse ``156.9`` rather than truncate it, apply as to JSON)."""
+    is one (so the schemas' strict integers, which refuse ``156.9`` rather than truncate it, apply as to JSON).
+    A suppressed statistic (``SUPP``, ``x``: the DfE's marks for small numbers) is unknown, as an empty cell."""
     out: dict[str, Any] = {}
     gatsby = {}
     for key, value in cells.items():
         if key.startswith("gatsby_"):
             gatsby[key.removeprefix("gatsby_")] = _number(value)
+        elif key in STATISTICS and value.lower() in dfe.SUPPRESSED:
+            continue
         elif key in LISTS:
             out[key] = [v.strip() for v in value.split(";") if v.strip()]
         else:

@@ -108,11 +108,11 @@ class _Utf8OrCp1252(io.RawIOBase):
             try:
                 text: str = self.decoder.decode(raw, final)
             except UnicodeDecodeError as err:
-                if not self.ascii_so_far:
+                if not (self.ascii_so_far and raw[: max(err.start, 0)].isascii()):
                     where = self.offset + max(err.start, 0)
                     raise UnreadableFile(
-                        f"The file is neither UTF-8 nor Windows-1252 throughout (byte {where} is not UTF-8 after "
-                        "earlier UTF-8 text); save it again as UTF-8 CSV."
+                        "The file is neither UTF-8 nor Windows-1252 throughout (the byte at offset "
+                        f"{where} is not UTF-8 after earlier UTF-8 text); save it again as UTF-8 CSV."
                     ) from None
                 self.encoding = "cp1252"
                 self.decoder = codecs.getincrementaldecoder("cp1252")()
@@ -123,7 +123,7 @@ class _Utf8OrCp1252(io.RawIOBase):
             return str(self.decoder.decode(raw, final))
         except UnicodeDecodeError as err:
             raise UnreadableFile(
-                f"Byte {self.offset + err.start} (0x{raw[err.start]:02X}) is not a character in UTF-8 or "
+                f"The byte at offset {self.offset + err.start} (0x{raw[err.start]:02X}) is not a character in UTF-8 or "
                 "Windows-1252; save the file again as UTF-8 CSV."
             ) from None
 

@@ -196,6 +196,9 @@ DFE_ROWS = [
 ]
 
 
+FLAG = "Open, but proposed to close: imported, check before pairing it"
+
+
 def test_dfe_register_import_windows_1252(admin, make_hub):
     hub = make_hub()
     data = dfe_file(DFE_ROWS)
@@ -208,9 +211,7 @@ def test_dfe_register_import_windows_1252(admin, make_hub):
         "created": 5,
         "updated": 0,
         "skipped": [{"place": "line 4", "urn": "100003", "reason": "closed"}],
-        "flagged": [
-            {"place": "line 6", "urn": "100005", "reason": "Open, but proposed to close: imported, check before pairing it"}
-        ],
+        "flagged": [{"place": "line 6", "urn": "100005", "reason": FLAG}],
     }
     schools = {s["id"]: s for s in admin.get(f"/hubs/{hub}/schools").json["items"]}
     assert sorted(schools) == ["URN100001", "URN100002", "URN100004", "URN100005", "URN100006"]
