@@ -111,7 +111,7 @@ class RoundExport(MethodView):
 
 
 def _school_names(hub_id: str) -> list[tuple[str, str]]:
-    return sorted(db().execute(select(t.School.id, t.School.name).where(t.School.hub_id == hub_id)).tuples().all())
+    return sorted(db().execute(select(t.School.id, t.School.name).where(t.School.hub_id == hub_id)).all())
 
 
 def _proposals(round_: t.Round) -> list[dict[str, Any]]:
@@ -202,7 +202,7 @@ PARTNER = (Column("role", "Role", 22), Column("partner_id", "Partner id", 12), C
 def _partner_names(hub_id: str) -> dict[str, str | None]:
     names: dict[str, str | None] = {}
     for table in (t.Adviser, t.Employer):
-        names.update(dict(db().execute(select(table.id, table.name).where(table.hub_id == hub_id)).tuples().all()))
+        names.update(dict(db().execute(select(table.id, table.name).where(table.hub_id == hub_id)).all()))
     return names
 
 
