@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from hubmatch import __version__
+from hubmatch import __version__, transfer
 from hubmatch.overlap import load_while_importing
 from models import Problem, ProblemError, Solution, dump_solution, load_previous, load_problem
 
@@ -136,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     hc.add_argument("--name", required=True)
     hc.add_argument("--from-problem", type=Path, help="import the schools, advisers and employers of this file")
     hc.set_defaults(run=_hub_create)
+    transfer.add_parser(sub)
     return parser
 
 
