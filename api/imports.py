@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from flask import Request
 from marshmallow import Schema, ValidationError
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from api.context import db
 from api.errors import ApiError
@@ -131,25 +131,30 @@ def import_records(hub_id: str, table: Any, records: list[Any], wave: str | None
 
 
 def _write(hub_id: str, table: Any, records: list[Any], wave: str | None) -> tuple[int, int]:
-    """Upsert one chunk by id. A retired record that is imported again is updated and stays retired (reinstating
-    is its own step); an import never clears published pairings (publishing a round changes them)."""
+    """Upsert one chunk by id. New records without current partners go in as one multi-row INSERT (the bulk of
+    a large first import); the rest through the ORM. A retired record that is imported again is updated and stays
+    retired (reinstating is its own step); an import never clears published pairings (publishing changes them)."""
     ids = [r.id for r in records]
     existing = {r.id: r for r in db().scalars(select(table).where(table.hub_id == hub_id, table.id.in_(ids)))}
-    created = 0
+    plain: list[dict[str, Any]] = []
     for record in records:
         values = columns(record)
         if wave is not None and table is t.School:
             values["wave"] = wave
         row = existing.get(record.id)
-        if row is None:
+        if row is not None:
+            for key, value in values.items():
+                if not (key in PUBLISHED and not value):
+                    setattr(row, key, value)
+        elif any(values.get(key) for key in PUBLISHED):
             db().add(new_row(table, hub_id, values))
-            created += 1
-            continue
-        for key, value in values.items():
-            if not (key in PUBLISHED and not value):
-                setattr(row, key, value)
+        else:
+            plain.append({"hub_id": hub_id, **{k: v for k, v in values.items() if k not in PUBLISHED}})
     db().flush()
-    return created, len(records) - created
+    if plain:
+        db().execute(insert(table), plain)
+    created = len(records) - len(existing)
+    return created, len(existing)
 
 
 def validate_rows(collection: str, schema: type[Schema], rows: list[Any]) -> list[Any]:

@@ -1,6 +1,6 @@
 """Benchmark of hubmatch against its performance targets, with baselines measured in the same run.
 
-    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap,queue] [--profile]
+    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap,queue,imports] [--profile]
 
 Prints aligned plain-text tables (medians over repeats; PASS/MISS beside each target, never an assertion) and writes
 bench/results.json. The machine is shared and noisy, so ratios are only taken between numbers of the same run.
@@ -20,12 +20,13 @@ from typing import Any
 
 import gap
 import hubs
+import imports
 import lsa
 import national
 import queueing
 from common import BENCH, Config, Table, machine
 
-SECTIONS = ("hubs", "national", "lsa", "gap", "queue")
+SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "imports")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,7 +116,13 @@ def _queue(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     report["raw"]["queue"] = raw
 
 
-_SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue}
+def _imports(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+    table, raw = imports.run(cfg, tmp)
+    _show(report, table)
+    report["raw"]["imports"] = raw
+
+
+_SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue, "imports": _imports}
 
 
 if __name__ == "__main__":
