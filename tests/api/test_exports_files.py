@@ -112,7 +112,7 @@ def test_an_admins_round_workbook_has_exact_distances(lancashire_round, admin, l
     assert {(r["School URN / id"], r["Partner id"]): r["Distance (km)"] for r in rows} == km
 
 
-def test_hub_pairings_workbook_after_publish_and_text_stays_text(admin, nasty_round, list_all):
+def test_hub_pairings_workbook_after_publish_and_text_stays_text(admin, caller, nasty_round, list_all):
     hub, round_id = nasty_round
     proposals = list_all(admin, f"/rounds/{round_id}/proposals")
     body = {"decisions": [{"proposal": p["id"], "action": "approve"} for p in proposals]}
@@ -138,6 +138,15 @@ def test_hub_pairings_workbook_after_publish_and_text_stays_text(admin, nasty_ro
         for role, key in (("Enterprise Adviser", "advisers"), ("Cornerstone Employer", "cornerstones"))
         if not r[key]
     )
+    # a non-admin's workbook shows advisers' distances as the bands the API shows it, never exact figures
+    reader = caller("read_only", hub)
+    shown = {(r["school_id"], a): km for r in reader.get(f"/hubs/{hub}/pairings").json
+             for a, km in zip(r["advisers"], r["adviser_km"], strict=True)}
+    _, theirs = sheet_rows(load_workbook(io.BytesIO(reader.get(f"/hubs/{hub}/pairings?format=xlsx").get_data())),
+                           "Pairings")
+    bands = {(r["School URN / id"], r["Partner id"]): r["Distance (km)"] for r in theirs
+             if r["Role"] == "Enterprise Adviser"}
+    assert bands == shown and bands and all(isinstance(b, str) and "km" in b for b in bands.values())
     # a workbook's text cells are text, never a formula, shown as typed (a line break as Excel's own, LF)
     cells = {c.value: c.data_type for s in book.worksheets for row in s.iter_rows(min_row=2) for c in row[1:2]}
     shown = {name.replace("\r", "\n") for name in NASTY.values()}
