@@ -136,8 +136,15 @@ def _kind(phase: str, establishment: str, kinds: frozenset[str]) -> str:
 
 def _place(kept: list[tuple[SourceRow, dict]]) -> None:
     """Latitude and longitude from the grid reference of every row that has one (one vectorised conversion);
-    a row without one keeps its postcode for the district centroid."""
-    located = [(record, grid) for row, record in kept if (grid := _grid(row.cells)) is not None]
+    a row without one (empty, suppressed, 0) keeps its postcode for the district centroid. A grid reference that
+    is not a number is handed on as it is, for the schema to refuse by its cell."""
+    located = []
+    for row, record in kept:
+        grid = _grid(row.cells)
+        if isinstance(grid, tuple):
+            located.append((record, grid))
+        elif grid is not None:
+            record["lat"], record["lon"] = grid, None
     if not located:
         return
     east, north = np.array([g for _, g in located], dtype=np.float64).T
@@ -146,9 +153,13 @@ def _place(kept: list[tuple[SourceRow, dict]]) -> None:
         record["lat"], record["lon"] = float(la), float(lo)
 
 
-def _grid(cells: dict[str, str]) -> tuple[float, float] | None:
-    try:
-        east, north = float(cells.get("Easting", "")), float(cells.get("Northing", ""))
-    except ValueError:
+def _grid(cells: dict[str, str]) -> tuple[float, float] | str | None:
+    """The row's grid reference; None when it has none; the Easting's text when it is not a number."""
+    texts = [cells.get("Easting", ""), cells.get("Northing", "")]
+    if any(not t or t.lower() in SUPPRESSED for t in texts):
         return None
+    try:
+        east, north = float(texts[0]), float(texts[1])
+    except ValueError:
+        return texts[0]
     return (east, north) if on_grid(east, north) else None

@@ -118,13 +118,15 @@ def test_a_bad_register_row_is_named_by_its_line_and_urn_not_its_index(admin, ma
     text = (DATA / "gias_edge_cases.csv").read_bytes().decode("cp1252").split("\r\n")
     text[4] = text[4].replace("Closed", "Open").replace(",800,", ",many,")  # line 5: was skipped as closed
     text[5] = text[5].replace(",650,", ",65000,")  # line 6 (after the skipped line 3)
+    text[6] = text[6].replace(",387441,", ",3874O1,")  # line 7: a letter O in the easting
     hub = make_hub()
     body = "\r\n".join(text).encode("cp1252")
     reply = admin.post(f"/hubs/{hub}/schools/import?format=dfe", data=body, content_type="text/csv")
-    expect_error(reply, 422, "invalid_import", "2 problem(s) in the file; nothing was imported.", [
+    expect_error(reply, 422, "invalid_import", "3 problem(s) in the file; nothing was imported.", [
         {"record": "line 5 (URN900004)", "field": "pupils", "message": "Not a valid integer."},
         {"record": "line 6 (URN900005)", "field": "pupils",
          "message": "Must be greater than or equal to 0 and less than or equal to 10000."},
+        {"record": "line 7 (URN900006)", "field": "lat", "message": "Not a valid number."},
     ])
     assert admin.get(f"/hubs/{hub}/schools").json["total"] == 0
 
