@@ -70,9 +70,20 @@ def http_error(error: HTTPException) -> tuple[dict, int, dict]:
     message = data.get("message") or error.description or error.name
     if status == 422 and details:
         message = "The request is not valid: see details."
+    if status == 413:
+        message = too_large()
     payload, status = body(status, message, details=details)
     own = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}  # e.g. a 405's Allow
     return payload, status, {**own, **(data.get("headers") or {})}
+
+
+def too_large() -> str:
+    """The 413's message, with the limit of the endpoint that refused the body."""
+    limit = request.max_content_length if has_request_context() else None
+    if limit is None:
+        return "The request body is too large."
+    return (f"The request body is larger than this endpoint's limit of {limit / 2**20:g} MB ({limit:,} bytes); "
+            "split the file and send it in parts.")
 
 
 def register(app: Flask) -> None:

@@ -25,9 +25,10 @@ from sqlalchemy import func, or_, select
 from api.auth import principal, require, visible_hub
 from api.context import db
 from api.errors import ApiError
-from api.imports import import_records, parse_upload, validate_rows
+from api.imports import import_upload, parse_upload
 from models import tables as t
 from models.audit import Action, changed_fields, record_event
+from models.postcodes import normalise as normalise_postcode
 from models.repository import FIELDS, columns, new_row
 from models.schemas import (
     MAX_ID_LENGTH,
@@ -61,11 +62,24 @@ class ImportArgs(Schema):
         metadata={"description": "'dfe': the DfE school register's columns (schools only)"},
     )
     wave = text(MAX_ID_LENGTH, 1, metadata={"description": "tag imported schools"})
+    primary = fields.String(
+        load_default="refuse",
+        validate=validate.OneOf(["refuse", "admit"]),
+        metadata={"description": "DfE register: 'admit' imports primary schools too (refused by default)"},
+    )
+
+
+class NoteSchema(Schema):
+    place = fields.String(metadata={"description": "where the row is in the file: 'line 14' or 'Schools!14:14'"})
+    urn = fields.String()
+    reason = fields.String()
 
 
 class ImportResultSchema(Schema):
     created = fields.Integer()
     updated = fields.Integer()
+    skipped = fields.List(fields.Nested(NoteSchema), metadata={"description": "register rows left out, and why"})
+    flagged = fields.List(fields.Nested(NoteSchema), metadata={"description": "imported, but worth a look"})
 
 
 def _out_schema(collection: str) -> type[Schema]:
@@ -230,13 +244,13 @@ def record_blueprint(collection: str, schema: type[Schema], table: Any, filters:
         @blp.arguments(ImportArgs, location="query")
         @blp.response(200, ImportResultSchema)
         def post(self, args: dict, hub_id: str) -> dict:
-            """Import a JSON list or a CSV file as a whole: every row valid, or 422 naming each bad row and field
-            and nothing written. Existing ids are updated, new ones created, in one transaction."""
+            """Import a JSON list, a CSV file or an Excel workbook (.xlsx) as a whole: every row valid, or 422
+            naming each bad row (``line 14``, ``Schools!D14``) and field, and nothing written. Existing ids are
+            updated, new ones created, in one transaction. Uploads up to 64 MB (docs/data.md)."""
             visible_hub(db(), hub_id)
             who = require("hub_lead")
-            rows = parse_upload(request, collection, args["format"])
-            records = validate_rows(collection, schema, rows)
-            return import_records(hub_id, table, records, args.get("wave"), actor=who.name)
+            upload = parse_upload(request, collection, args["format"], admit_primary=args["primary"] == "admit")
+            return import_upload(hub_id, table, upload, args.get("wave"), actor=who.name)
 
     return blp
 
@@ -321,6 +335,8 @@ def _event(hub_id: str, actor: str, action: Action, collection: str, record_id: 
 
 def _filter(table: Any, name: str, value: str) -> Any:
     column = getattr(table, name)
+    if name == "postcode":
+        return column == (normalise_postcode(value) or value)  # stored in its one written form
     if name == "unavailable":
         return column.is_(value.lower() in ("1", "true", "yes"))
     return column == value

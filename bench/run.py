@@ -1,7 +1,7 @@
 """Benchmark of hubmatch against its performance targets, with baselines measured in the same run.
 
     python bench/run.py [--quick] [--repeats N] [--profile]
-        [--only hubs,national,lsa,gap,queue,scale,compare,recommend,engaged,mail,page]
+        [--only hubs,national,lsa,gap,queue,scale,compare,recommend,engaged,mail,page,imports]
 
 Prints aligned plain-text tables (medians over repeats; PASS/MISS beside each target, never an assertion) and writes
 bench/results.json. The machine is shared and noisy, so ratios are only taken between numbers of the same run.
@@ -23,6 +23,7 @@ import compare
 import engaged
 import gap
 import hubs
+import imports
 import lsa
 import mail
 import national
@@ -32,7 +33,8 @@ import recommend
 import scale
 from common import BENCH, Config, Table, machine
 
-SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "scale", "compare", "recommend", "engaged", "mail", "page")
+SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "scale", "compare", "recommend", "engaged", "mail", "page",
+            "imports")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,8 +158,15 @@ def _page(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     report["raw"]["page"] = raw
 
 
+def _imports(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+    table, raw = imports.run(cfg, tmp)
+    _show(report, table)
+    report["raw"]["imports"] = raw
+
+
 _SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue, "scale": _scale,
-            "compare": _compare, "recommend": _recommend, "engaged": _engaged, "mail": _mail, "page": _page}
+            "compare": _compare, "recommend": _recommend, "engaged": _engaged, "mail": _mail, "page": _page,
+            "imports": _imports}
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from hubmatch import __version__, compare, recommend
+from hubmatch import __version__, compare, recommend, transfer
 from hubmatch.engaged import volunteers_line
 from hubmatch.overlap import load_while_importing
 from models import Problem, ProblemError, Solution, dump_solution, load_previous, load_problem
@@ -145,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     hc.add_argument("--from-problem", type=Path, help="import the schools, advisers and employers of this file")
     hc.set_defaults(run=_hub_create)
     recommend.add_parser(sub)
+    transfer.add_parser(sub)
     return parser
 
 

@@ -31,6 +31,8 @@ from models.domain import (
 )
 from models.errors import Fault, ProblemError, faults_from_marshmallow
 from models.geocode import locate
+from models.postcodes import RULE as POSTCODE_RULE
+from models.postcodes import normalise as normalise_postcode
 
 LAT = validate.Range(min=-90, max=90)
 LON = validate.Range(min=-180, max=180)
@@ -95,6 +97,18 @@ class OneLine(validate.Validator):
 def text(max_length: int = MAX_NAME_LENGTH, min_length: int | None = None, **kwargs: Any) -> fields.String:
     """A one-line text field of ``min_length`` (if given) to ``max_length`` characters."""
     return fields.String(validate=[validate.Length(min=min_length, max=max_length), OneLine()], **kwargs)
+
+
+class Postcode(fields.String):
+    """A UK postcode in its one written form (``bb120ab`` is stored as ``BB12 0AB``), so a search finds it however
+    it was typed; text that is not a full postcode is refused."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text_ = OneLine()(super()._deserialize(value, attr, data, **kwargs))
+        found = normalise_postcode(text_)
+        if found is None:
+            raise ValidationError(f"Not a UK postcode: {text_!r}. {POSTCODE_RULE}")
+        return found
 
 
 def record_id(**kwargs: Any) -> fields.String:
@@ -287,7 +301,7 @@ class _Located(_Strict):
 class SchoolSchema(_Located):
     id = _id()
     name = text(required=True)
-    postcode = text(MAX_POSTCODE_LENGTH, allow_none=True, load_default=None)
+    postcode = Postcode(validate=validate.Length(max=MAX_POSTCODE_LENGTH), allow_none=True, load_default=None)
     kind = fields.String(validate=validate.OneOf(SCHOOL_KINDS), load_default="mainstream")
     pupils = integer(0, MAX_PUPILS, allow_none=True, load_default=None)
     pct_fsm = _finite(validate=PERCENT, allow_none=True, load_default=None)
@@ -313,7 +327,9 @@ class AdviserSchema(_Located):
     id = _id()
     name = text(allow_none=True, load_default=None)
     company = fields.String(required=True, validate=[validate.Length(min=1, max=128), OneLine()])
-    postcode = text(MAX_POSTCODE_LENGTH, allow_none=True, load_default=None, load_only=True)
+    postcode = Postcode(
+        validate=validate.Length(max=MAX_POSTCODE_LENGTH), allow_none=True, load_default=None, load_only=True
+    )
     sectors = _names(load_default=list)
     skills = _names(load_default=list)
     max_travel_km = _finite(validate=RADIUS, allow_none=True, load_default=None)

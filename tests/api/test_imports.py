@@ -196,6 +196,9 @@ DFE_ROWS = [
 ]
 
 
+FLAG = "Open, but proposed to close: imported, check before pairing it"
+
+
 def test_dfe_register_import_windows_1252(admin, make_hub):
     hub = make_hub()
     data = dfe_file(DFE_ROWS)
@@ -204,7 +207,12 @@ def test_dfe_register_import_windows_1252(admin, make_hub):
         data.decode("utf-8")
     reply = admin.post(f"/hubs/{hub}/schools/import?format=dfe", data=data, content_type="text/csv")
     assert reply.status_code == 200, reply.json
-    assert reply.json == {"created": 5, "updated": 0}  # six rows, one closed
+    assert reply.json == {  # six rows, one closed; each row left out or flagged is named by its line and URN
+        "created": 5,
+        "updated": 0,
+        "skipped": [{"place": "line 4", "urn": "100003", "reason": "closed"}],
+        "flagged": [{"place": "line 6", "urn": "100005", "reason": FLAG}],
+    }
     schools = {s["id"]: s for s in admin.get(f"/hubs/{hub}/schools").json["items"]}
     assert sorted(schools) == ["URN100001", "URN100002", "URN100004", "URN100005", "URN100006"]
     assert schools["URN100001"]["name"] == "St Mary’s Catholic High School"
@@ -222,10 +230,7 @@ def test_dfe_register_import_windows_1252(admin, make_hub):
     # a UTF-8 register (with its BOM, as Excel writes it) reads the same
     other = make_hub()
     utf8 = b"\xef\xbb\xbf" + data.decode("cp1252").encode("utf-8")
-    assert admin.post(f"/hubs/{other}/schools/import?format=dfe", data=utf8, content_type="text/csv").json == {
-        "created": 5,
-        "updated": 0,
-    }
+    assert admin.post(f"/hubs/{other}/schools/import?format=dfe", data=utf8, content_type="text/csv").json == reply.json
     assert admin.get(f"/hubs/{other}/schools/URN100001").json["name"] == "St Mary’s Catholic High School"
 
 
@@ -277,16 +282,16 @@ def test_bad_csv_rows_are_all_named_and_nothing_is_written(admin, make_hub, expe
         "3 problem(s) in the file; nothing was imported.",
         [
             {
-                "record": "schools[2] (URN20002)",
+                "record": "line 4 (URN20002)",
                 "field": "lat",
                 "message": "Missing coordinates: give lat and lon, or a postcode.",
             },
             {
-                "record": "schools[3] (URN20003)",
+                "record": "line 5 (URN20003)",
                 "field": "pct_fsm",
                 "message": "Must be greater than or equal to 0 and less than or equal to 100.",
             },
-            {"record": "schools[5] (URN20001)", "field": "id", "message": "Duplicate id; first in row 1."},
+            {"record": "line 7 (URN20001)", "field": "id", "message": "Duplicate id; first at line 3."},
         ],
     )
     assert admin.get(f"/hubs/{hub}/schools").json["total"] == 3
@@ -304,7 +309,7 @@ def test_bad_dfe_row_is_named_and_nothing_is_written(admin, make_hub, expect_err
         "1 problem(s) in the file; nothing was imported.",
         [
             {
-                "record": "schools[1] (URN100002)",
+                "record": "line 3 (URN100002)",
                 "field": "postcode",
                 "message": "Unknown postcode district for 'ZZ99 9ZZ'; give lat and lon.",
             }
@@ -320,7 +325,11 @@ def test_bad_dfe_row_is_named_and_nothing_is_written(admin, make_hub, expect_err
         ('{"wrong": []}', "application/json", "Send a JSON list of schools, or an object with a 'schools' list."),
         ("id,name\n", "text/csv", "The file has no records."),
         ("", "text/csv", "The file has no header row."),
-        ("id,name\nS1,One\nS2,Two,extra\n", "text/csv", "Line 3 of the CSV has more cells than the header."),
+        (
+            "id,name\nS1,One\nS2,Two,extra\n",
+            "text/csv",
+            "Line 3 of the CSV has more cells than the header (3 against 2).",
+        ),
     ],
 )
 def test_unreadable_uploads_are_422(admin, make_hub, expect_error, body, mimetype, message):

@@ -164,13 +164,13 @@ def test_csv_import_with_a_2_70_cell_names_row_and_field(env: Env) -> None:
     body = f"id,name,company,lat,lon,capacity\r\nA8,Ok,C1,53.7,-2.7,2\r\nA9,Big,C1,53.7,-2.7,{BIG}\r\n"
     error = env.refused("POST", "/hubs/{hub}/advisers/import", code="invalid_import", data=body, content_type=CSV)
     assert error["message"] == "1 problem(s) in the file; nothing was imported."
-    assert error["details"] == [{"record": "advisers[1] (A9)", "field": "capacity", "message": ADVISER_CAPACITY}]
+    assert error["details"] == [{"record": "line 3 (A9)", "field": "capacity", "message": ADVISER_CAPACITY}]
 
 
 def test_csv_import_refuses_a_fractional_integer_and_reads_whole_ones(env: Env) -> None:
     body = "id,name,postcode,pupils\r\nC1,One,PR1 8JN,900.5\r\n"
     error = env.refused("POST", "/hubs/{hub}/schools/import", code="invalid_import", data=body, content_type=CSV)
-    assert error["details"] == [{"record": "schools[0] (C1)", "field": "pupils", "message": NOT_INTEGER}]
+    assert error["details"] == [{"record": "line 2 (C1)", "field": "pupils", "message": NOT_INTEGER}]
     body = "id,name,postcode,pupils\r\nC2,Two,PR1 8JN,900\r\n"
     reply = env.send("POST", "/hubs/{hub}/schools/import", data=body, content_type=CSV)
     assert reply.status_code == 200 and reply.json == {"created": 1, "updated": 0}, reply.json
@@ -181,7 +181,7 @@ def test_dfe_register_with_a_huge_pupil_count(env: Env) -> None:
     body = f"URN,EstablishmentName,Postcode,NumberOfPupils\r\n900009,Huge,PR1 8JN,{BIG}\r\n"
     error = env.refused("POST", "/hubs/{hub}/schools/import?format=dfe", code="invalid_import", data=body,
                         content_type=CSV)
-    assert error["details"] == [{"record": "schools[0] (URN900009)", "field": "pupils", "message": PUPILS}]
+    assert error["details"] == [{"record": "line 2 (URN900009)", "field": "pupils", "message": PUPILS}]
 
 
 def test_wave_with_a_huge_integer_starts_nothing(env: Env) -> None:
@@ -262,7 +262,7 @@ def test_control_character_in_a_rejection_reason(env: Env) -> None:
 def test_control_character_in_a_csv_import(env: Env) -> None:
     body = "id,name,postcode\r\nB1,Fine,PR1 8JN\r\nB2,Bell\x07School,PR1 8JN\r\n"
     error = env.refused("POST", "/hubs/{hub}/schools/import", code="invalid_import", data=body, content_type=CSV)
-    assert error["details"] == [{"record": "schools[1] (B2)", "field": "name", "message": control(7, 4)}]
+    assert error["details"] == [{"record": "line 3 (B2)", "field": "name", "message": control(7, 4)}]
 
 
 def test_control_character_in_a_query_filter(env: Env) -> None:
