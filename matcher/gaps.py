@@ -30,6 +30,7 @@ import dataclasses
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
@@ -238,9 +239,9 @@ class _Search:
         for tried, (_, _, where) in enumerate(sorted(scored, reverse=True)):
             if len(verified) == want or tried == want + 2:  # a re-solve each: a couple spare, no more
                 break
-            item = self._verify(inp, covered, where, number)
-            if item[0].covers > 0:  # one place per set of newly covered schools: the same option twice is one
-                verified.setdefault(np.sort(item[0].newly_covered).tobytes(), item)
+            checked = self._verify(inp, covered, where, number)
+            if checked[0].covers > 0:  # one place per set of newly covered schools: the same option twice is one
+                verified.setdefault(np.sort(checked[0].newly_covered).tobytes(), checked)
         return sorted(verified.values(), key=lambda v: v[0].key(), reverse=True)
 
     def _most_schools(self, inp: RoleInput, targets: np.ndarray) -> int:
@@ -279,7 +280,7 @@ class _Search:
         """Candidates worth scoring, best bound first: one per distinct set of target schools in reach, moved to
         the centroid of the set where that keeps them all (the same schools, less travel)."""
         where = np.flatnonzero(targets)
-        reach = chord(self.recruit.radius_km)
+        reach = float(chord(self.recruit.radius_km))
         cand, school, dist = _within(xyz, self.school_xyz[where], reach)
         school = where[school]
         n = len(xyz)
@@ -329,7 +330,7 @@ class _Search:
         within its reach, covered or not. (Covered sets form a matroid and the optimum is its heaviest basis:
         without the recruit's own schools, the covering after is one that existed before, no heavier.)"""
         where = np.flatnonzero(self.eligible & _open(inp))
-        cand, school, _ = _within(xyz, self.school_xyz[where], chord(self.recruit.radius_km))
+        cand, school, _ = _within(xyz, self.school_xyz[where], float(chord(self.recruit.radius_km)))
         level = inp.values.need_level[where[school]]
         order = np.lexsort((-level, cand))
         start = np.searchsorted(cand[order], np.arange(len(xyz)))
@@ -366,12 +367,10 @@ class _Search:
         with a cost keeps only those, as in ``build_graph``."""
         recruit = dataclasses.replace(self.recruit, radius_km=radius_km)
         partner = recruit_partner(self.problem, self.role, lat, lon, recruit, number)
-        alone = dataclasses.replace(
-            self.problem,
-            advisers=(partner,) if self.role == "adviser" else (),
-            employers=(partner,) if self.role == "cornerstone" else (),
-            pairs=(),
-        )
+        if isinstance(partner, Adviser):
+            alone = dataclasses.replace(self.problem, advisers=(partner,), employers=(), pairs=())
+        else:
+            alone = dataclasses.replace(self.problem, advisers=(), employers=(partner,), pairs=())
         graph = build_graph(alone, self.role)
         priced = _priced_schools(self.problem, self.role)
         if priced.size:
@@ -502,7 +501,9 @@ def _reachable(inp: RoleInput, res: RoleResult, covered: np.ndarray) -> np.ndarr
     return reach[:n_s]
 
 
-def _within(xyz: np.ndarray, schools: np.ndarray, reach: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _within(
+    xyz: np.ndarray, schools: np.ndarray, reach: float | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(candidate, school, chord) for every school within ``reach`` (a chord) of each candidate, sorted by
     candidate: the same test ``build_graph`` applies, so a bound never counts a school the recruit cannot reach."""
     if not len(xyz) or not len(schools):
@@ -527,7 +528,8 @@ _PAIR_FIELDS = ("school", "partner", "distance_km", "load", "locked", "given_cos
 
 
 def _select(graph: CandidateGraph, keep: np.ndarray) -> CandidateGraph:
-    return dataclasses.replace(graph, **{f: getattr(graph, f)[keep] for f in _PAIR_FIELDS})
+    fields: dict[str, Any] = {f: getattr(graph, f)[keep] for f in _PAIR_FIELDS}
+    return dataclasses.replace(graph, **fields)
 
 
 def _grow(inp: RoleInput, extra: CandidateGraph, extra_costs: Costs) -> RoleInput:
@@ -535,7 +537,7 @@ def _grow(inp: RoleInput, extra: CandidateGraph, extra_costs: Costs) -> RoleInpu
     order: the role's graph is reused, not rebuilt from the problem."""
     g = inp.graph
     n_p = g.partners.size
-    joined = {f: np.concatenate([getattr(g, f), getattr(extra, f)]) for f in _PAIR_FIELDS}
+    joined: dict[str, Any] = {f: np.concatenate([getattr(g, f), getattr(extra, f)]) for f in _PAIR_FIELDS}
     joined["partner"][g.size :] += n_p
     order = np.argsort(joined["school"], kind="stable")  # the recruit's index is the largest: ties stay ordered
     graph = dataclasses.replace(
