@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import importlib
 import json
 import os
 import signal
@@ -136,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
     hc.add_argument("--name", required=True)
     hc.add_argument("--from-problem", type=Path, help="import the schools, advisers and employers of this file")
     hc.set_defaults(run=_hub_create)
+    importlib.import_module("hubmatch.gaps").add_parser(sub)
     return parser
 
 

@@ -41,15 +41,21 @@ from scipy.spatial import cKDTree
 from matcher.candidates import CandidateGraph, build_graph
 from matcher.costs import Costs, score
 from matcher.geo import EARTH_RADIUS_KM, chord, km_of_chord, unit_vectors
-from matcher.objective import slot_values
+from matcher.objective import NEED_LEVELS, slot_values
 from matcher.partners import PartnerTable
 from matcher.solve import role_input
 from matcher.solvers import RoleInput, RoleResult, solve_role
 from models.domain import Adviser, CornerstoneEmployer, Problem, Role, Site
+from models.geocode import nearest_towns
 
 Progress = Callable[[float, str], None]
 WHOLE_EARTH_KM = np.pi * EARTH_RADIUS_KM  # a radius that reaches every school: used to ask which are eligible
 _RIM = 1.0 - 1e-9  # circles through two schools are drawn a hair inside R, so both stay within reach
+
+
+MAX_TOP = 20
+MAX_CAPACITY = {"adviser": 10, "cornerstone": 1000}  # the problem format's ranges for a partner's capacity
+MAX_RADIUS_KM = 200.0
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,26 @@ def default_recruit(problem: Problem, role: Role, capacity: float | None, radius
         values, counts = np.unique(np.array(caps or [1.0]), return_counts=True)
         capacity = float(values[np.argmax(counts)])
     return Recruit(float(capacity), float(radius_km or problem.policy.default_max_travel_km))
+
+
+def check_request(role: Role, recruit: Recruit, top: int) -> None:
+    """Refuse, by name, a recruit the problem format would refuse as a partner, or a ``top`` out of range."""
+    noun = _noun(role)
+    if role == "adviser" and (recruit.capacity != int(recruit.capacity) or not 1 <= recruit.capacity <= 10):
+        raise ValueError(
+            f"capacity: a recruited adviser takes a whole number of schools, 1 to 10 (got {recruit.capacity:g})."
+        )
+    if not 0 < recruit.capacity <= MAX_CAPACITY[role]:
+        raise ValueError(
+            f"capacity: a recruited {noun}'s capacity must be above 0 and at most "
+            f"{MAX_CAPACITY[role]} (got {recruit.capacity:g})."
+        )
+    if not 0 < recruit.radius_km <= MAX_RADIUS_KM:
+        raise ValueError(
+            f"radius: the travel radius must be above 0 and at most {MAX_RADIUS_KM:g} km (got {recruit.radius_km:g})."
+        )
+    if not 1 <= top <= MAX_TOP:
+        raise ValueError(f"top: between 1 and {MAX_TOP} places (got {top}).")
 
 
 def recruit_partner(
@@ -575,3 +601,45 @@ def _join_partners(a: PartnerTable, b: PartnerTable) -> PartnerTable:
         skills=a.skills + b.skills,
         conflicts=a.conflicts + b.conflicts,
     )
+
+
+def as_document(problem: Problem, search: GapSearch, seconds: float | None = None) -> dict[str, Any]:
+    """The gap search as plain data (the "Recruitment gaps" format of docs/problem-format.md): ids, names and the
+    nearest town at the edge. A place is a proposal for recruitment, not anyone's home; nothing here tells where an
+    existing partner is."""
+    schools = problem.schools
+    towns = nearest_towns([p.lat for p in search.places], [p.lon for p in search.places])
+    total = search.covered
+    places = []
+    for rank, (place, town) in enumerate(zip(search.places, towns, strict=True), start=1):
+        total = total + place.covers if search.sequence else search.covered + place.covers
+        order = np.argsort(place.travel_km, kind="stable")
+        places.append(
+            {
+                "rank": rank,
+                "lat": round(place.lat, 4),
+                "lon": round(place.lon, 4),
+                "town": town,
+                "covers": place.covers,
+                "need_met": round(place.need_gain / NEED_LEVELS, 1),
+                "schools_covered_after": total,
+                "schools": [
+                    {"id": schools[i].id, "name": schools[i].name, "distance_km": round(float(km), 1)}
+                    for i, km in zip(place.schools[order], place.travel_km[order], strict=True)
+                ],
+                "newly_covered": [{"id": schools[i].id, "name": schools[i].name} for i in place.newly_covered],
+            }
+        )
+    return {
+        "role": search.role,
+        "ranking": "sequence" if search.sequence else "independent",
+        "recruit": {"capacity": search.recruit.capacity, "max_travel_km": search.recruit.radius_km},
+        "schools_covered": search.covered,
+        "schools_without": [{"id": schools[i].id, "name": schools[i].name} for i in search.uncovered],
+        "places": places,
+        "search": {
+            "candidates": search.candidates,
+            "resolves": search.resolves,
+            **({} if seconds is None else {"seconds": round(seconds, 3)}),
+        },
+    }

@@ -3,13 +3,17 @@ the best place is as good as the best of a dense grid, and the bounds that prune
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fixtures
+import models
 from matcher import solve
 from matcher.gaps import Recruit, _covered, _Search, default_recruit, find_gaps, recruit_partner
 from matcher.geo import haversine_km
@@ -163,3 +167,30 @@ def test_no_gap_when_every_school_has_a_partner() -> None:
     doc = document([school("s", *CENTRE)], [adviser("a", *east(1.0))])
     found = find_gaps(load_problem(doc), "adviser", Recruit(1, 30.0))
     assert (found.covered, len(found.uncovered), found.places) == (1, 0, ())
+
+
+def nearest_district_town(lat: float, lon: float) -> str:
+    """The town of the nearest postcode district centre, by a haversine scan of the whole table."""
+    with open(Path(models.__file__).parent / "data" / "uk_outcodes.csv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    best = min(rows, key=lambda r: float(haversine_km(lat, lon, float(r["latitude"]), float(r["longitude"]))))
+    return best["town"] or best["region"]
+
+
+def test_the_command_writes_the_places_and_refuses_a_bad_capacity(tmp_path, capsys) -> None:
+    from hubmatch.cli import main
+
+    problem = tmp_path / "p.json"
+    problem.write_text(json.dumps(document([school("w", *CENTRE), school("e", *east(18.0))])), encoding="utf-8")
+    out = tmp_path / "gaps.json"
+    assert main(["gaps", str(problem), "-o", str(out), "--capacity", "2", "--radius", "10", "--role", "adviser"]) == 0
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    (place,) = doc["adviser"]["places"]
+    assert (place["covers"], sorted(s["id"] for s in place["schools"])) == (2, ["e", "w"])
+    assert place["town"] == nearest_district_town(place["lat"], place["lon"]) == "Darwen"
+    assert "Darwen" in capsys.readouterr().out
+    assert main(["gaps", str(problem), "-o", str(tmp_path / "x.json"), "--capacity", "1.5"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: gaps: capacity: a recruited adviser takes a whole number of schools, 1 to 10 (got 1.5)."
+    )
+    assert not (tmp_path / "x.json").exists()
