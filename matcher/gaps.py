@@ -246,8 +246,11 @@ class _Search:
             c = self._candidates(xyz, targets, covered, inp, most)
             self.candidates += len(c.order)
             for k in c.order:
-                if len(scored) >= top and not _may_beat(c, k, scored[0][0], tie=flow is not None and stage == "points"):
-                    break
+                if len(scored) >= top:
+                    if not _may_beat(c, k, scored[0][0], tie=flow is not None and stage == "points"):
+                        break
+                    if c.bound[k] == scored[0][0][0] and not c.direct[k]:
+                        continue  # a tie on covers is scored only where counting scores it, not a flow each
                 if int(c.fingerprint[k]) in seen:
                     continue
                 seen.add(int(c.fingerprint[k]))
@@ -427,8 +430,8 @@ class _Candidates:
 
 
 def _may_beat(c: _Candidates, k: int, kth: tuple[int, int, float], tie: bool) -> bool:
-    """Whether candidate ``k`` can still beat the ``top``-th score: on covers, or (``tie``: where need can be scored
-    without a re-solve) on need at equal covers."""
+    """Whether candidate ``k`` can still beat the ``top``-th score: on covers, or (``tie``: a flow role's school
+    positions) on need at equal covers."""
     return bool(c.bound[k] > kth[0] or (tie and c.bound[k] == kth[0] and c.need_bound[k] > kth[1]))
 
 
