@@ -7,27 +7,26 @@ and answers 200 with the finished job.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-from flask import current_app, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
 from api.auth import principal, require, visible_hub, visible_round
-from api.context import db, jobs
+from api.context import db
 from api.errors import ApiError
 from api.imports import import_records, validate_rows
+from api.jobs import JobSchema, WaitArgs, job_view, start_solve
 from models import tables as t
 from models.audit import Action, record_event
 from models.domain import Policy
-from models.lifecycle import JOB_OVER, ProposalState, RoundState, editable, move_round
+from models.lifecycle import ProposalState, RoundState, editable, move_round
+from models.policies import policy_dict
 from models.privacy import coarse_summary, sees_homes
 from models.repository import publish
-from models.schemas import MAX_WAIT_S, PolicySchema, SchoolSchema
-from service.jobs import position
+from models.schemas import PolicySchema, SchoolSchema
 
 blp = Blueprint("rounds", __name__, description="Matching rounds, solve jobs, publishing and waves")
 BLUEPRINTS = [blp]
@@ -63,31 +62,6 @@ class RoundSchema(Schema):
     created_by = fields.String(allow_none=True)
     created_at = fields.DateTime()
     published_at = fields.DateTime(allow_none=True)
-
-
-class JobSchema(Schema):
-    id = fields.String()
-    round_id = fields.Integer()
-    kind = fields.String()
-    state = fields.String(metadata={"description": "queued, running, succeeded, failed"})
-    position = fields.Integer(
-        allow_none=True, metadata={"description": "a queued job's place in the queue (1: next to start)"}
-    )
-    message = fields.String()
-    result = fields.Dict()
-    created_at = fields.DateTime()
-    started_at = fields.DateTime(allow_none=True)
-    finished_at = fields.DateTime(allow_none=True)
-    url = fields.String()
-    round_url = fields.String()
-
-
-class WaitArgs(Schema):
-    wait = fields.Float(
-        load_default=0.0,
-        validate=validate.Range(0, MAX_WAIT_S),
-        metadata={"description": "seconds to wait for the solve to finish before answering 202"},
-    )
 
 
 class WaveSchema(Schema):
@@ -132,23 +106,9 @@ def round_view(round_: t.Round) -> dict[str, Any]:
     return view if sees_homes(principal().role) else {**view, "summary": coarse_summary(round_.summary)}
 
 
-JOB_FIELDS = ("id", "round_id", "kind", "state", "message", "result", "created_at", "started_at", "finished_at")
-
-
-def job_view(job: t.Job) -> dict[str, Any]:
-    """A job as its readers see it: no process ids or host names of the workers; non-admins' results coarse."""
-    view = {
-        **{key: getattr(job, key) for key in JOB_FIELDS},
-        "position": position(db(), job),
-        "url": url_for("rounds.JobItem", job_id=job.id),
-        "round_url": url_for("rounds.RoundItem", round_id=job.round_id),
-    }
-    return view if sees_homes(principal().role) else {**view, "result": coarse_summary(job.result)}
-
-
 def _policy_dict(policy: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(policy) and not isinstance(policy, type):
-        return dataclasses.asdict(policy)
+    if isinstance(policy, Policy):
+        return policy_dict(policy)
     return dict(policy)
 
 
@@ -219,19 +179,6 @@ class RoundSolve(MethodView):
         round_ = visible_round(round_id)
         require("hub_lead")
         return start_solve(round_, args["wait"])
-
-
-def start_solve(round_: t.Round, wait: float) -> Any:
-    """Queue the round's solve, send it to the workers after commit, optionally wait for it."""
-    job = jobs().submit(db(), round_, requested_by=principal().name)
-    record_event(db(), round_.hub_id, principal().name, Action.SOLVE_STARTED, f"rounds/{round_.id}", {"job": job.id})
-    db().commit()
-    jobs().send(job.id)
-    if args_wait := min(wait, current_app.config["SYNC_SOLVE_SECONDS"]):
-        jobs().wait(job.id, args_wait)
-        db().refresh(job)
-    status = 200 if job.state in JOB_OVER else 202
-    return job_view(job), status, {"Location": url_for("rounds.JobItem", job_id=job.id)}
 
 
 @blp.route("/jobs/<job_id>")

@@ -1,6 +1,6 @@
 """Benchmark of hubmatch against its performance targets, with baselines measured in the same run.
 
-    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap,queue] [--profile]
+    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap,queue,scale,compare] [--profile]
 
 Prints aligned plain-text tables (medians over repeats; PASS/MISS beside each target, never an assertion) and writes
 bench/results.json. The machine is shared and noisy, so ratios are only taken between numbers of the same run.
@@ -18,14 +18,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import compare
 import gap
 import hubs
 import lsa
 import national
 import queueing
+import scale
 from common import BENCH, Config, Table, machine
 
-SECTIONS = ("hubs", "national", "lsa", "gap", "queue")
+SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "scale", "compare")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,7 +117,18 @@ def _queue(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     report["raw"]["queue"] = raw
 
 
-_SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue}
+def _scale(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+    table, raw = scale.run(cfg, tmp)
+    _show(report, table)
+    report["raw"]["scale"] = raw
+
+
+def _compare(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+    _show(report, compare.run(cfg))
+
+
+_SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue, "scale": _scale,
+            "compare": _compare}
 
 
 if __name__ == "__main__":

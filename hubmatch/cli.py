@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from hubmatch import __version__
+from hubmatch import __version__, compare
 from hubmatch.overlap import load_while_importing
 from models import Problem, ProblemError, Solution, dump_solution, load_previous, load_problem
 
@@ -97,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("name", choices=("lancashire", "cumbria", "national", "gap"))
     f.add_argument("-o", "--output", type=Path, required=True)
     f.add_argument("--seed", type=int)
+    size = f.add_argument_group("size of a generated national round (national only)")
+    size.add_argument("--schools", type=_count, help="schools (default 5000; every state school: about 20000)")
+    size.add_argument("--advisers", type=_count, help="advisers (default 5000)")
+    size.add_argument("--employers", type=_count, help="Cornerstone Employers (default 300; 0: advisers only)")
+    size.add_argument("--radius", type=float, help="default travel radius in km (default 30)")
+    size.add_argument("--company-cap", type=_count, help="max_schools_per_company (default none)")
     f.set_defaults(run=_fixture)
 
     v = sub.add_parser("validate", help="check a problem file without solving it")
@@ -131,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
 
     dbp = sub.add_parser("db", help="database").add_subparsers(required=True, metavar="ACTION")
     dbp.add_parser("upgrade", help="apply the migrations to HUBMATCH_DATABASE_URL").set_defaults(run=_db_upgrade)
+    compare.add_parser(sub)
     hub = sub.add_parser("hub", help="hubs").add_subparsers(required=True, metavar="ACTION")
     hc = hub.add_parser("create", help="create a hub (optionally loading a problem file's records)")
     hc.add_argument("id")
@@ -182,6 +189,13 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """A whole number of at least zero, for the fixture's size options."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}")
+    return int(text)
+
+
 def _fixture(args: argparse.Namespace) -> int:
     import fixtures
 
@@ -192,7 +206,13 @@ def _fixture(args: argparse.Namespace) -> int:
         "gap": fixtures.gap_problem,
     }
     build = builders[args.name]
-    raw = build() if args.seed is None else build(seed=args.seed)
+    sizes = {key: value for key, value in (("n_schools", args.schools), ("n_advisers", args.advisers),
+                                           ("n_employers", args.employers), ("radius_km", args.radius),
+                                           ("max_schools_per_company", args.company_cap)) if value is not None}
+    if sizes and args.name != "national":
+        print(f"hubmatch fixture: the size options apply to the national round, not {args.name}", file=sys.stderr)
+        return 2
+    raw = build(**sizes) if args.seed is None else build(seed=args.seed, **sizes)
     _write_json(args.output, raw)
     print(
         f"{args.name}: {len(raw['schools'])} schools, {len(raw['advisers'])} advisers, "

@@ -3,7 +3,8 @@
 Pairs within a partner's travel radius come from a spatial index (a KD-tree on the unit sphere, exact for
 great-circle distance; see ``matcher.geo``), never a dense school x partner matrix, so 5,000 x 5,000 stays at the
 ~600k pairs that matter. Rules then remove pairs:
-unavailable advisers, conflicts, needs a partner lacks, forbidden pairs. Locked pairs always stay, even out of
+unavailable advisers, conflicts, needs a partner lacks, forbidden pairs, and the policy's rules per kind of school
+(skills its advisers must have, a shorter radius to it). Locked pairs always stay, even out of
 reach, because a coordinator decided them; pairs imported with a ``cost`` replace the geometric candidates of
 their school. Every array is indexed by candidate position, sorted by (school, partner).
 """
@@ -17,19 +18,24 @@ from scipy.spatial import cKDTree
 
 from matcher.geo import chord, haversine_km, km_of_chord, unit_vectors
 from matcher.partners import PartnerTable, partner_table
-from models.domain import Pair, Problem, Role
+from models.domain import SCHOOL_KINDS, Pair, Problem, Role
 
-RULES = ("unavailable", "conflict", "skills", "forbidden")
+RULES = ("unavailable", "conflict", "skills", "forbidden", "kind_skills", "kind_radius")
 
 
 @dataclass(frozen=True)
 class CandidateGraph:
-    """The candidate pairs of one role and what was removed from each school's reach, by rule."""
+    """The candidate pairs of one role and what was removed from each school's reach, by rule.
+
+    ``school_slots`` is each school's number of partners of the role (its kind's rule, else the policy's);
+    ``slots`` is the largest of them, so ``slots > 1`` says some school may take several partners.
+    """
 
     role: Role
     partners: PartnerTable
     n_schools: int
     slots: int
+    school_slots: np.ndarray
     school: np.ndarray
     partner: np.ndarray
     distance_km: np.ndarray
@@ -80,14 +86,16 @@ def build_graph(problem: Problem, role: Role) -> CandidateGraph:
 
     in_reach = np.bincount(school, minlength=n_schools)
     masks = _rule_masks(problem, partners, school, partner, keys, school_at, flag, pairs)
+    masks |= _kind_masks(problem, partners, school, partner, dist, ~np.isnan(given_cost))
     removed = {name: np.bincount(school[mask & ~locked], minlength=n_schools) for name, mask in masks.items()}
     keep = ~np.logical_or.reduce(list(masks.values())) | locked
-    slots = problem.policy.advisers_per_school if role == "adviser" else problem.policy.cornerstones_per_school
+    school_slots = np.array([problem.policy.slots(role, s.kind) for s in problem.schools], dtype=np.int64)
     return CandidateGraph(
         role=role,
         partners=partners,
         n_schools=n_schools,
-        slots=slots,
+        slots=int(school_slots.max(initial=0)),
+        school_slots=school_slots,
         school=school[keep],
         partner=partner[keep],
         distance_km=dist[keep],
@@ -227,3 +235,26 @@ def _lacks_skills(problem: Problem, partners: PartnerTable, school: np.ndarray, 
         [sum(1 << vocabulary[k] for k in ks if k in vocabulary) for ks in partners.skills], dtype=np.int64
     )
     return (need_bits[school] & ~skill_bits[partner]) != 0
+
+
+def _kind_masks(
+    problem: Problem, partners: PartnerTable, school: np.ndarray, partner: np.ndarray, km: np.ndarray, given: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The policy's rules per kind of school: ``kind_skills`` where an adviser lacks a skill the school's kind
+    requires (Cornerstone Employers have no skills: the rule is the advisers'), ``kind_radius`` where the pair is
+    farther than the kind's radius. A pair imported with a ``cost`` stands outside every radius, as it does outside
+    the partners' own."""
+    kinds = problem.policy.kinds
+    masks = {"kind_skills": np.zeros(len(school), dtype=bool), "kind_radius": np.zeros(len(school), dtype=bool)}
+    if not kinds:
+        return masks
+    kind_of: dict[str, int] = {k: i for i, k in enumerate(SCHOOL_KINDS)}
+    school_kind = np.array([kind_of[s.kind] for s in problem.schools], dtype=np.int64)[school]
+    radius = np.array([(kinds[k].max_travel_km if k in kinds else None) or np.inf for k in SCHOOL_KINDS])
+    masks["kind_radius"] = (km > radius[school_kind]) & ~given
+    if partners.role == "adviser":
+        for k, rules in kinds.items():
+            if rules.required_skills:
+                lacking = np.array([not set(rules.required_skills) <= set(ks) for ks in partners.skills], dtype=bool)
+                masks["kind_skills"] |= (school_kind == kind_of[k]) & lacking[partner]
+    return masks

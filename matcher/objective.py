@@ -42,7 +42,7 @@ class SlotValues:
 def slot_values(graph: CandidateGraph, costs: Costs) -> SlotValues:
     """The coverage values of the open slots of each school, after its locked pairs."""
     locked_count = np.bincount(graph.school[graph.locked], minlength=graph.n_schools)
-    open_slots = np.maximum(graph.slots - locked_count, 0)
+    open_slots = np.maximum(graph.school_slots - locked_count, 0)
     first_open = (locked_count == 0) & (open_slots > 0)
     total = int(open_slots.sum())
     need = np.rint(costs.need * NEED_LEVELS).astype(np.int64)

@@ -86,7 +86,9 @@ def with_previous(problem: Problem, previous: Solution) -> Problem:
 
 
 def _slots(problem: Problem, role: Role) -> int:
-    return problem.policy.advisers_per_school if role == "adviser" else problem.policy.cornerstones_per_school
+    """The most partners of the role any school of the problem takes (0: the role is switched off)."""
+    kinds = {s.kind for s in problem.schools} or {"mainstream"}
+    return problem.policy.max_slots(role, kinds)
 
 
 def _solution(

@@ -37,6 +37,9 @@ class Action(StrEnum):
     SOLVE_STARTED = "solve.started"
     SOLVE_SUCCEEDED = "solve.succeeded"
     SOLVE_FAILED = "solve.failed"
+    ANALYSIS_STARTED = "analysis.started"
+    ANALYSIS_SUCCEEDED = "analysis.succeeded"
+    ANALYSIS_FAILED = "analysis.failed"
     TOKEN_CREATED = "token.created"
     TOKEN_REVOKED = "token.revoked"
 

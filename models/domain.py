@@ -6,13 +6,23 @@ They are frozen dataclasses so a problem cannot change under a solver; the marsh
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 SchoolKind = Literal["mainstream", "send", "ap", "college"]
+SCHOOL_KINDS: tuple[SchoolKind, ...] = ("mainstream", "send", "ap", "college")
 Role = Literal["adviser", "cornerstone"]
 ROLES: tuple[Role, Role] = ("adviser", "cornerstone")
 BENCHMARKS = tuple(str(b) for b in range(1, 9))
+ENCOUNTER_BENCHMARKS = ("5", "6")  # encounters with employers, experiences of workplaces: what Cornerstones give
+LOW_MARK = 50.0  # a Compass percentage below this is low
+
+
+def low_on_encounters(gatsby: Mapping[str, float]) -> bool:
+    """Below 50% on Gatsby benchmark 5 or 6 in the Compass self-assessment: the schools Cornerstones are for (a
+    benchmark not reported is not counted low)."""
+    return any(float(gatsby.get(b, 100)) < LOW_MARK for b in ENCOUNTER_BENCHMARKS)
 
 
 @dataclass(frozen=True)
@@ -35,8 +45,23 @@ class Weights:
 
 
 @dataclass(frozen=True)
+class KindRules:
+    """A policy's rules for one kind of school; a rule left None (or empty) is the policy's own.
+
+    ``required_skills`` are skills every adviser of such a school must have; ``max_travel_km`` caps a partner's
+    reach to such a school (a partner's own radius still applies when it is smaller).
+    """
+
+    advisers_per_school: int | None = None
+    cornerstones_per_school: int | None = None
+    required_skills: tuple[str, ...] = ()
+    max_travel_km: float | None = None
+
+
+@dataclass(frozen=True)
 class Policy:
-    """The rules of a round. Defaults are documented in docs/problem-format.md."""
+    """The rules of a round. Defaults are documented in docs/problem-format.md; ``kinds`` refines them per kind
+    of school (``KindRules``), and without it every kind follows the policy's own rules."""
 
     weights: Weights = field(default_factory=Weights)
     default_max_travel_km: float = 30.0
@@ -46,6 +71,24 @@ class Policy:
     needs_require_skills: bool = False
     distinct_sectors: bool = False
     time_limit_s: float = 60.0
+    kinds: dict[str, KindRules] = field(default_factory=dict)
+
+    def slots(self, role: Role, kind: str) -> int:
+        """Partners of ``role`` a school of ``kind`` takes: its kind's rule, else the policy's."""
+        return self._slot_rule(role, kind)[1]
+
+    def slots_field(self, role: Role, kind: str) -> str:
+        """The name of the policy field that sets those slots, for messages."""
+        return self._slot_rule(role, kind)[0]
+
+    def _slot_rule(self, role: Role, kind: str) -> tuple[str, int]:
+        name = "advisers_per_school" if role == "adviser" else "cornerstones_per_school"
+        own = getattr(self.kinds.get(kind, KindRules()), name)
+        return (name, getattr(self, name)) if own is None else (f"kinds.{kind}.{name}", own)
+
+    def max_slots(self, role: Role, kinds: Iterable[str] = SCHOOL_KINDS) -> int:
+        """The most partners of ``role`` a school of one of ``kinds`` takes (0: the role is switched off)."""
+        return max((self.slots(role, kind) for kind in kinds), default=0)
 
 
 @dataclass(frozen=True)

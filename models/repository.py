@@ -15,9 +15,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from models import tables as t
-from models.domain import ROLES, Problem, Solution
+from models.domain import ROLES, Assignment, Problem, Solution, Unmatched
+from models.domain import low_on_encounters as low_gatsby
 from models.lifecycle import KEPT, ProposalState, RoundState, move_round
-from models.schemas import load_problem
+from models.schemas import PolicySchema, load_problem
 
 RECORD_TABLES: dict[str, type[t.School] | type[t.Adviser] | type[t.Employer]] = {
     "schools": t.School,
@@ -154,14 +155,14 @@ def inherited(session: Session, round_: t.Round, records: dict[str, list[dict]] 
             room[p.partner_id] = room.get(p.partner_id, 0) - load
             taken[p.school_id, p.role] += 1
     seen = {(p.school_id, p.partner_id) for p in decided}
-    slots = {"adviser": round_.policy.get("advisers_per_school", 1),
-             "cornerstone": round_.policy.get("cornerstones_per_school", 1)}
+    policy = PolicySchema().load(round_.policy)  # stored validated; read for its slots per kind of school
+    kinds = {s["id"]: s.get("kind", "mainstream") for s in records["schools"]}
     out = []
     for pairing, school in sorted(wanted, key=lambda row: (not row[0].locked, row[0].id)):  # locks first
         load = 1.0 if pairing.role == "adviser" else loads.get(school, 1.0)
         if (school, pairing.partner_id) in seen or room.get(pairing.partner_id, 0) < load:
             continue
-        if taken[school, pairing.role] >= slots[pairing.role]:
+        if taken[school, pairing.role] >= policy.slots(pairing.role, kinds.get(school, "mainstream")):
             continue
         room[pairing.partner_id] -= load
         taken[school, pairing.role] += 1
@@ -234,8 +235,8 @@ def _carried_decision(session: Session, carried: Inherited | None) -> dict[str, 
 
 
 def low_on_encounters(school: t.School) -> bool:
-    """Below 50% on Gatsby benchmark 5 or 6 in the Compass self-assessment: the schools Cornerstones are for."""
-    return any(float(school.gatsby.get(b, 100)) < 50 for b in ("5", "6"))
+    """A school row low on Gatsby 5/6 (``models.domain.low_on_encounters``, the one definition)."""
+    return low_gatsby(school.gatsby)
 
 
 def baseline(session: Session, round_: t.Round) -> dict[str, int]:
@@ -257,6 +258,32 @@ def solution_summary(solution: Solution) -> dict[str, Any]:
         "unmatched": len(solution.unmatched),
         "unmatched_reasons": dict(sorted(Counter(f"{u.role}:{u.reason}" for u in solution.unmatched).items())),
     }
+
+
+def round_solution(session: Session, round_: t.Round) -> Solution | None:
+    """The round's pairings as a Solution, for analyses that start from them: a published round's kept pairings, a
+    proposed round's proposals that are not rejected (decided or not), with the open slots of its last solve; None
+    for a round never solved."""
+    if not round_.solves:
+        return None
+    states = KEPT if round_.state == RoundState.PUBLISHED else (*KEPT, ProposalState.PROPOSED)
+    rows = session.scalars(
+        select(t.Proposal).where(t.Proposal.round_id == round_.id, t.Proposal.state.in_(states)).order_by(t.Proposal.id)
+    )
+    found = tuple(
+        Assignment(school=p.school_id, partner=p.partner_id, role=p.role, cost=p.cost,  # type: ignore[arg-type]
+                   components=dict(p.components), distance_km=p.distance_km,
+                   locked=p.state == ProposalState.LOCKED, alternatives=tuple(p.alternatives))
+        for p in rows
+    )
+    left = tuple(
+        Unmatched(school=u.school_id, role=u.role, reason=u.reason, detail=u.detail)  # type: ignore[arg-type]
+        for u in session.scalars(select(t.Unmatched).where(t.Unmatched.round_id == round_.id).order_by(t.Unmatched.id))
+    )
+    summary = round_.summary or {}
+    return Solution(status=str(summary.get("status", "optimal")), objective=float(summary.get("objective", 0.0)),
+                    bound=float(summary.get("bound", 0.0)), gap=float(summary.get("gap", 0.0)), assignments=found,
+                    unmatched=left, stats=dict(summary.get("stats", {})))
 
 
 def publish(session: Session, round_: t.Round) -> dict[str, int]:

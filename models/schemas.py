@@ -14,10 +14,12 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, post_lo
 
 from models.domain import (
     BENCHMARKS,
+    SCHOOL_KINDS,
     Adviser,
     Assignment,
     CornerstoneEmployer,
     Hub,
+    KindRules,
     Pair,
     Policy,
     Problem,
@@ -195,6 +197,50 @@ class WeightsSchema(_Strict):
         return Weights(**data)
 
 
+class KindRulesSchema(_Strict):
+    """One kind's rules (docs/problem-format.md, "Rules per kind of school"); every key optional, null = the
+    policy's own."""
+
+    advisers_per_school = integer(0, MAX_PARTNERS_PER_SCHOOL, allow_none=True, load_default=None)
+    cornerstones_per_school = integer(0, MAX_PARTNERS_PER_SCHOOL, allow_none=True, load_default=None)
+    required_skills = _names(load_default=list)
+    max_travel_km = _finite(validate=RADIUS, allow_none=True, load_default=None)
+
+    @post_load
+    def make(self, data: dict, **_: Any) -> KindRules:
+        return KindRules(**{**data, "required_skills": tuple(dict.fromkeys(data["required_skills"]))})
+
+
+class Kinds(fields.Field):
+    """``{kind: rules}``; an unknown kind is refused by name, and a fault in its rules names the kind and the key
+    (``policy.kinds.college.max_travel_km``), where a ``fields.Dict`` would report an anonymous "value"."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {  # type: ignore[misc,assignment]  # marshmallow's own idiom
+        "invalid": "Must map kinds of school to their rules.",
+        "kind": f"Unknown kind of school; the kinds are {', '.join(SCHOOL_KINDS)}.",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, KindRules]:
+        if not isinstance(value, dict):
+            raise self.make_error("invalid")
+        errors: dict[str, Any] = {}
+        rules: dict[str, KindRules] = {}
+        for kind, raw in value.items():
+            if kind not in SCHOOL_KINDS:
+                errors[str(kind)] = [self.error_messages["kind"]]
+                continue
+            if not isinstance(raw, dict):
+                errors[kind] = ["Must be an object of rules."]
+                continue
+            try:
+                rules[kind] = KindRulesSchema().load(raw)
+            except ValidationError as error:
+                errors[kind] = error.messages
+        if errors:
+            raise ValidationError(errors)
+        return rules
+
+
 class PolicySchema(_Strict):
     weights = fields.Nested(WeightsSchema, load_default=Weights)
     default_max_travel_km = _finite(validate=RADIUS, load_default=Policy.default_max_travel_km)
@@ -206,6 +252,7 @@ class PolicySchema(_Strict):
     time_limit_s = _finite(
         validate=validate.Range(0, MAX_TIME_LIMIT_S, min_inclusive=False), load_default=Policy.time_limit_s
     )
+    kinds = Kinds(load_default=dict)
 
     @post_load
     def make(self, data: dict, **_: Any) -> Policy:
@@ -240,7 +287,7 @@ class SchoolSchema(_Located):
     id = _id()
     name = text(required=True)
     postcode = text(MAX_POSTCODE_LENGTH, allow_none=True, load_default=None)
-    kind = fields.String(validate=validate.OneOf(["mainstream", "send", "ap", "college"]), load_default="mainstream")
+    kind = fields.String(validate=validate.OneOf(SCHOOL_KINDS), load_default="mainstream")
     pupils = integer(0, MAX_PUPILS, allow_none=True, load_default=None)
     pct_fsm = _finite(validate=PERCENT, allow_none=True, load_default=None)
     gatsby = Marks(load_default=dict)

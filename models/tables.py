@@ -191,7 +191,8 @@ class Round(Base):
 
 
 class Job(Base):
-    """A solve on the queue: the API creates and polls it, a worker runs it, its supervisor watches it.
+    """A solve, or an analysis of a round (``kind``, with its ``params``), on the queue: the API creates and polls
+    it, a worker runs it, its supervisor watches it; ``progress`` (0 to 1) and ``stage`` say how far it is.
 
     ``worker`` names the consumer (host:pid) whose process ``pid`` runs it; ``deadline_at`` is when that
     supervisor kills it; ``heartbeat_at`` is when the supervisor last saw it alive (any host fails it when stale).
@@ -208,6 +209,9 @@ class Job(Base):
     worker: Mapped[str | None] = mapped_column(String(200))
     requested_by: Mapped[str | None] = mapped_column(String(100))
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    params: Mapped[dict[str, Any] | None]
+    progress: Mapped[float | None]
+    stage: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=now)
     started_at: Mapped[datetime | None]
     deadline_at: Mapped[datetime | None]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from models.domain import Policy, Problem
+from models.domain import Policy, Problem, Role
 from models.errors import Fault, ProblemError
 
 
@@ -128,13 +128,13 @@ def _locked_faults(problem: Problem) -> list[Fault]:
         if not pair.locked or pair.school not in schools or not (pair.partner in advisers or pair.partner in employers):
             continue
         name = f"pairs[{index}] ({pair.school}~{pair.partner})"
-        role = "adviser" if pair.partner in advisers else "cornerstone"
+        role: Role = "adviser" if pair.partner in advisers else "cornerstone"
         if role == "adviser" and advisers[pair.partner].unavailable:
             faults.append(Fault(name, "locked", f"Adviser {pair.partner!r} is unavailable this round."))
         locked_slots[pair.school, role] += 1
         locked_load[pair.partner] += 1.0 if role == "adviser" else (pair.load or schools[pair.school].load)
         faults += _over_capacity(name, pair.partner, locked_load[pair.partner], advisers, employers)
-        faults += _over_slots(name, role, locked_slots[pair.school, role], problem.policy)
+        faults += _over_slots(name, role, locked_slots[pair.school, role], schools[pair.school].kind, problem.policy)
     return faults
 
 
@@ -145,9 +145,8 @@ def _over_capacity(name: str, partner: str, load: float, advisers: dict, employe
     return []
 
 
-def _over_slots(name: str, role: str, count: int, policy: Policy) -> list[Fault]:
-    slots = policy.advisers_per_school if role == "adviser" else policy.cornerstones_per_school
-    per = "advisers_per_school" if role == "adviser" else "cornerstones_per_school"
+def _over_slots(name: str, role: Role, count: int, kind: str, policy: Policy) -> list[Fault]:
+    slots, per = policy.slots(role, kind), policy.slots_field(role, kind)
     if count > slots:
         return [Fault(name, "locked", f"The school has {count} locked {role} pairs but policy.{per} is {slots}.")]
     return []

@@ -1,5 +1,6 @@
 """What a worker does with one job: read the round, solve it, write the proposals, in as few transactions as
-that takes, so that a round is either fully re-proposed or left as it was.
+that takes, so that a round is either fully re-proposed or left as it was; or run an analysis of the round
+(``service.analyses``), whose result is the job's.
 
 ``run_job`` is the whole of it and runs anywhere a session factory does (a worker process, or a test's own
 process); ``run_in_worker`` is the queue's entry, with the factory its worker process set up at start.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,10 +19,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from matcher import solve
 from models import ProblemError
 from models import tables as t
-from models.domain import Policy
-from models.lifecycle import claim_job, fail_job, finish_job
-from models.repository import round_problem, solution_summary, store_solution
+from models.domain import Policy, Problem, Solution
+from models.lifecycle import SOLVE, claim_job, fail_job, finish_job, report_progress
+from models.repository import round_problem, round_solution, solution_summary, store_solution
 from models.store import transaction
+from service import analyses
 
 log = logging.getLogger("hubmatch.worker")
 LONGEST_DEADLINE_S = 86_400.0
@@ -57,32 +60,81 @@ def run_job(job_id: str, factory: sessionmaker[Session], grace_s: float = 30.0, 
     """
     if not _claim(factory, job_id, grace_s, worker):
         return False
+    kind = SOLVE
     try:
         with transaction(factory) as session:
-            problem = round_problem(session, _round(session, job_id))
-        solution = solve(problem, time_limit_s=problem.policy.time_limit_s)
-        with transaction(factory) as session:
-            if finish_job(session, job_id, solution_summary(solution)):
-                store_solution(session, _round(session, job_id), solution)
+            kind = _job(session, job_id).kind
+        if kind == SOLVE:
+            _solve(factory, job_id)
+        else:
+            _analyse(factory, job_id, kind)
     except ProblemError as err:
         _fail(factory, job_id, f"the hub's data is not a valid problem: {err}", err.as_dict())
+    except analyses.AnalysisError as err:
+        _fail(factory, job_id, str(err))
     except Exception as err:
         log.exception("job %s failed", job_id)  # the trace and the error's text stay in the worker's log: they
         # may name server paths and internals, and every reader of the hub can read the job
-        _fail(factory, job_id, f"the solve failed unexpectedly ({type(err).__name__}); the worker's log has the "
+        what = "solve" if kind == SOLVE else "analysis"
+        _fail(factory, job_id, f"the {what} failed unexpectedly ({type(err).__name__}); the worker's log has the "
                                f"details (job {job_id})")
     return True
+
+
+def _solve(factory: sessionmaker[Session], job_id: str) -> None:
+    progress = _progress(factory, job_id)
+    progress(0.05, "reading the hub's records")
+    with transaction(factory) as session:
+        problem = round_problem(session, _round(session, job_id))
+    progress(0.2, "matching")
+    solution = solve(problem, time_limit_s=problem.policy.time_limit_s)
+    progress(0.9, "writing the proposals")
+    with transaction(factory) as session:
+        if finish_job(session, job_id, solution_summary(solution)):
+            store_solution(session, _round(session, job_id), solution)
+
+
+def _analyse(factory: sessionmaker[Session], job_id: str, kind: str) -> None:
+    """Run an analysis of the job's round with its parameters; its result becomes the job's."""
+    runner = analyses.module(kind)
+    with transaction(factory) as session:
+        job = _job(session, job_id)
+        round_ = _round(session, job_id)
+        hub_id, params = round_.hub_id, dict(job.params or {})
+        problem, solution = round_problem(session, round_), round_solution(session, round_)
+
+    def load_round(round_id: int) -> tuple[Problem, Solution | None]:
+        with transaction(factory) as session:
+            other = session.get(t.Round, round_id)
+            if other is None or other.hub_id != hub_id:
+                raise analyses.AnalysisError(f"No round {round_id} in hub {hub_id!r}.")
+            return round_problem(session, other), round_solution(session, other)
+
+    ctx = analyses.AnalysisContext(problem, solution, params, load_round, _progress(factory, job_id))
+    result = runner.run(ctx)
+    with transaction(factory) as session:
+        finish_job(session, job_id, result)
+
+
+def _progress(factory: sessionmaker[Session], job_id: str) -> Callable[[float, str], None]:
+    def report(fraction: float, stage: str) -> None:
+        with transaction(factory) as session:
+            report_progress(session, job_id, fraction, stage)
+
+    return report
 
 
 def _claim(factory: sessionmaker[Session], job_id: str, grace_s: float, worker: str) -> bool:
     with transaction(factory) as session:
         job = session.get(t.Job, job_id)
         round_ = session.get(t.Round, job.round_id) if job is not None else None
-        if round_ is None:
+        if job is None or round_ is None:
             return False
         # a policy stored before limits were checked may hold any number: the deadline stays computable, and the
         # problem's validation then fails the job naming the field
         limit = float(round_.policy.get("time_limit_s", Policy.time_limit_s))
+        if job.kind != SOLVE:
+            limit = _analysis_limit(job.kind)
         limit = limit if 0 < limit < LONGEST_DEADLINE_S else LONGEST_DEADLINE_S  # NaN too
         now = t.now()
         return claim_job(session, job_id, pid=os.getpid(), worker=worker, heartbeat_at=now,
@@ -94,9 +146,23 @@ def _fail(factory: sessionmaker[Session], job_id: str, message: str, result: dic
         fail_job(session, job_id, message, result)
 
 
-def _round(session: Session, job_id: str) -> t.Round:
+def _analysis_limit(kind: str) -> float:
+    """An analysis' own time limit; a kind this worker does not know gets the default and fails as it starts."""
+    try:
+        return analyses.time_limit_s(kind)
+    except analyses.UnknownAnalysis:
+        return analyses.DEFAULT_TIME_LIMIT_S
+
+
+def _job(session: Session, job_id: str) -> t.Job:
     job = session.get(t.Job, job_id)
-    round_ = session.get(t.Round, job.round_id) if job is not None else None
+    if job is None:
+        raise LookupError(f"no job {job_id}")
+    return job
+
+
+def _round(session: Session, job_id: str) -> t.Round:
+    round_ = session.get(t.Round, _job(session, job_id).round_id)
     if round_ is None:
         raise LookupError(f"no round for job {job_id}")
     return round_

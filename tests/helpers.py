@@ -126,6 +126,20 @@ class RoleRules:
     needs_skills: bool
     distinct: bool
     locked: set[PairKey] = field(default_factory=set)
+    kinds: dict[str, Record] = field(default_factory=dict)
+
+    def kind_rule(self, s: str, key: str) -> Any:
+        """The school's kind's rule ``key`` (None when its kind has none)."""
+        return self.kinds.get(self.schools[s].get("kind", "mainstream"), {}).get(key)
+
+    def slots_of(self, s: str) -> int:
+        """The school's slots for the role: its kind's rule, else the policy's."""
+        own = self.kind_rule(s, "advisers_per_school" if self.role == "adviser" else "cornerstones_per_school")
+        return self.slots if own is None else own
+
+    def reach(self, s: str, p: str) -> float:
+        """How far the partner goes to this school: its radius, capped by the school's kind's radius."""
+        return min(self.radius[p], self.kind_rule(s, "max_travel_km") or math.inf)
 
     def km(self, s: str, p: str) -> float:
         """Distance from the school to the partner's nearest site."""
@@ -161,6 +175,8 @@ class RoleRules:
             return "skills"
         if self.pairs.get((s, p), {}).get("forbidden"):
             return "forbidden"
+        if self.role == "adviser" and not set(self.kind_rule(s, "required_skills") or ()) <= set(rec.get("skills", [])):
+            return "kind_skills"
         return None
 
     def given_schools(self) -> set[str]:
@@ -179,7 +195,7 @@ class RoleRules:
             if s in given:
                 usable = self.pairs.get((s, p), {}).get("cost") is not None
             else:
-                usable = self.km(s, p) <= self.radius[p]
+                usable = self.km(s, p) <= self.reach(s, p)
             if usable and self.barred(s, p) is None:
                 out.add((s, p))
         return out
@@ -202,8 +218,10 @@ def rules_of(raw: Record, role: str) -> RoleRules:
         pairs=pairs,
         company_cap=pol.get("max_schools_per_company") if role == "adviser" else None,
         needs_skills=bool(pol.get("needs_require_skills", False)),
-        distinct=bool(pol.get("distinct_sectors", False)) and slots > 1,
+        distinct=bool(pol.get("distinct_sectors", False)),
+        kinds=pol.get("kinds", {}),
     )
+    rules.distinct = rules.distinct and max((rules.slots_of(s) for s in rules.schools), default=slots) > 1
     rules.locked = {k for k, r in pairs.items() if r.get("locked")}
     return rules
 
@@ -215,13 +233,13 @@ def violations(rules: RoleRules, choice: set[PairKey]) -> list[str]:
     for s, p in sorted(choice - rules.locked):
         if rules.barred(s, p):
             out.append(f"{(s, p)} barred by {rules.barred(s, p)}")
-        if s not in given and rules.km(s, p) > rules.radius[p] + 1e-9:
-            out.append(f"{(s, p)} out of reach: {rules.km(s, p):.3f} km > {rules.radius[p]} km")
+        if s not in given and rules.km(s, p) > rules.reach(s, p) + 1e-9:
+            out.append(f"{(s, p)} out of reach: {rules.km(s, p):.3f} km > {rules.reach(s, p)} km")
         if s in given and rules.pairs.get((s, p), {}).get("cost") is None:
             out.append(f"{(s, p)} has no imported cost though its school does")
     for s, n in Counter(s for s, _ in choice).items():
-        if n > rules.slots:
-            out.append(f"{s} has {n} partners for {rules.slots} slots")
+        if n > rules.slots_of(s):
+            out.append(f"{s} has {n} partners for {rules.slots_of(s)} slots")
     used: Counter[str] = Counter()
     for s, p in choice:
         used[p] += rules.load(s, p)
@@ -280,7 +298,7 @@ def feasible_choices(rules: RoleRules, candidates: set[PairKey]) -> Iterator[set
             yield set(choice)
             return
         s = order[i]
-        for size in range(rules.slots - locked_count[s] + 1):
+        for size in range(rules.slots_of(s) - locked_count[s] + 1):
             for combo in itertools.combinations(by_school[s], size):
                 trial = choice | set(combo)
                 if not violations_that_grow(rules, trial):
@@ -396,6 +414,33 @@ def random_document(seed: int, loads: bool = False) -> Record:
         schools, advisers, employers, hub={"id": "h", "name": "H", "priority_sectors": {"energy": 0.6}}, **policy
     )
     doc["pairs"] = _random_pairs(rng, doc)
+    return doc
+
+
+def random_kinds_document(seed: int, loads: bool = False) -> Record:
+    """``random_document(seed, loads)`` with mixed kinds of school and random rules per kind: slots (0-2), an "ap"
+    skill required of advisers, a shorter radius; some advisers have the skill. Locked pairs beyond a kind's slots
+    are unlocked, so the document stays valid."""
+    doc = random_document(seed, loads)
+    rng = random.Random(10_000 + seed)
+    for s in doc["schools"]:
+        s["kind"] = rng.choice(["mainstream", "send", "ap", "college", "college"])
+    for a in doc["advisers"]:
+        if rng.random() < 0.5:
+            a["skills"] = [*a.get("skills", []), "ap"]
+    doc["policy"]["kinds"] = {
+        "college": {"advisers_per_school": rng.choice([0, 1, 2, 2]), "cornerstones_per_school": rng.randint(1, 2)},
+        "ap": {"required_skills": ["ap"], "max_travel_km": rng.uniform(5, 15)},
+        "send": {"max_travel_km": rng.uniform(5, 25)} if rng.random() < 0.5 else {},
+        "mainstream": {"advisers_per_school": rng.choice([None, 1])},
+    }
+    for role in ("adviser", "cornerstone"):
+        rules, taken = rules_of(doc, role), Counter[str]()
+        for pair in doc["pairs"]:
+            if pair.get("locked") and (pair["school"], pair["partner"]) in rules.locked:
+                taken[pair["school"]] += 1
+                if taken[pair["school"]] > rules.slots_of(pair["school"]):
+                    del pair["locked"]
     return doc
 
 

@@ -162,6 +162,8 @@ def test_rules_remove_candidates_and_are_counted_by_school() -> None:
         "conflict": [1, 0],
         "skills": [1, 0],
         "forbidden": [1, 0],
+        "kind_skills": [0, 0],
+        "kind_radius": [0, 0],
     }
 
 

@@ -160,6 +160,25 @@ def test_fixture_writes_a_valid_problem(tmp_path: Path, capsys: pytest.CaptureFi
     assert capsys.readouterr().out.endswith("valid: 39 schools, 30 advisers, 6 Cornerstone Employers, 0 pair rules\n")
 
 
+def test_a_national_round_of_any_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "national.json"
+    args = ["fixture", "national", "-o", str(out), "--schools", "120", "--advisers", "80", "--employers", "0"]
+    assert main([*args, "--radius", "25", "--company-cap", "2"]) == 0
+    raw = json.loads(out.read_text(encoding="utf-8"))
+    assert (len(raw["schools"]), len(raw["advisers"]), raw["employers"]) == (120, 80, [])
+    policy = raw["policy"]
+    assert (policy["cornerstones_per_school"], policy["default_max_travel_km"], policy["max_schools_per_company"]) \
+        == (0, 25.0, 2)
+    assert set(solve(load_problem(raw)).stats["solver"]) == {"adviser"}  # no Cornerstone role to leave unmatched
+    capsys.readouterr()
+    assert main(["fixture", "cumbria", "-o", str(tmp_path / "c.json"), "--schools", "10"]) == 2
+    assert capsys.readouterr().err == "hubmatch fixture: the size options apply to the national round, not cumbria\n"
+    assert not (tmp_path / "c.json").exists()
+    with pytest.raises(SystemExit) as caught:
+        main(["fixture", "national", "-o", str(out), "--schools", "-5"])
+    assert caught.value.code == 2
+
+
 def test_unknown_solver_is_a_usage_error(tmp_path: Path) -> None:
     problem = write(tmp_path / "p.json", small())
     with pytest.raises(SystemExit) as caught:

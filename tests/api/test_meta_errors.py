@@ -35,6 +35,7 @@ API_PATHS = {
     "/hubs/{hub_id}/pairings": {"get"},
     "/rounds/{round_id}": {"get", "patch"},
     "/rounds/{round_id}/solve": {"post"},
+    "/rounds/{round_id}/compare": {"post"},
     "/rounds/{round_id}/publish": {"post"},
     "/rounds/{round_id}/unmatched": {"get"},
     "/rounds/{round_id}/decisions": {"get"},
