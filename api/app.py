@@ -89,9 +89,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _register(app: Flask, api: Api) -> None:
-    from api import audit, compare, exports, hubs, meta, proposals, records, rounds, tokens
+    from api import audit, compare, exports, gaps, hubs, meta, proposals, records, rounds, tokens
 
-    for module in (meta, hubs, records, rounds, proposals, exports, tokens, audit, compare):
+    for module in (meta, hubs, records, rounds, proposals, exports, tokens, audit, compare, gaps):
         for blueprint in module.BLUEPRINTS:
             api.register_blueprint(blueprint)
     from api.pages import ui

@@ -47,15 +47,14 @@ from matcher.solve import role_input
 from matcher.solvers import RoleInput, RoleResult, solve_role
 from models.domain import Adviser, CornerstoneEmployer, Problem, Role, Site
 from models.geocode import nearest_towns
+from models.schemas import MAX_ADVISER_CAPACITY, MAX_EMPLOYER_CAPACITY, MAX_GAP_PLACES, MAX_TRAVEL_KM
 
 Progress = Callable[[float, str], None]
 WHOLE_EARTH_KM = np.pi * EARTH_RADIUS_KM  # a radius that reaches every school: used to ask which are eligible
 _RIM = 1.0 - 1e-9  # circles through two schools are drawn a hair inside R, so both stay within reach
 
 
-MAX_TOP = 20
-MAX_CAPACITY = {"adviser": 10, "cornerstone": 1000}  # the problem format's ranges for a partner's capacity
-MAX_RADIUS_KM = 200.0
+MAX_CAPACITY = {"adviser": MAX_ADVISER_CAPACITY, "cornerstone": MAX_EMPLOYER_CAPACITY}  # as for any partner
 
 
 @dataclass(frozen=True)
@@ -119,21 +118,24 @@ def default_recruit(problem: Problem, role: Role, capacity: float | None, radius
 def check_request(role: Role, recruit: Recruit, top: int) -> None:
     """Refuse, by name, a recruit the problem format would refuse as a partner, or a ``top`` out of range."""
     noun = _noun(role)
-    if role == "adviser" and (recruit.capacity != int(recruit.capacity) or not 1 <= recruit.capacity <= 10):
+    if role == "adviser" and (
+        recruit.capacity != int(recruit.capacity) or not 1 <= recruit.capacity <= MAX_ADVISER_CAPACITY
+    ):
         raise ValueError(
-            f"capacity: a recruited adviser takes a whole number of schools, 1 to 10 (got {recruit.capacity:g})."
+            f"capacity: a recruited adviser takes a whole number of schools, 1 to {MAX_ADVISER_CAPACITY} "
+            f"(got {recruit.capacity:g})."
         )
     if not 0 < recruit.capacity <= MAX_CAPACITY[role]:
         raise ValueError(
             f"capacity: a recruited {noun}'s capacity must be above 0 and at most "
             f"{MAX_CAPACITY[role]} (got {recruit.capacity:g})."
         )
-    if not 0 < recruit.radius_km <= MAX_RADIUS_KM:
+    if not 0 < recruit.radius_km <= MAX_TRAVEL_KM:
         raise ValueError(
-            f"radius: the travel radius must be above 0 and at most {MAX_RADIUS_KM:g} km (got {recruit.radius_km:g})."
+            f"radius: the travel radius must be above 0 and at most {MAX_TRAVEL_KM:g} km (got {recruit.radius_km:g})."
         )
-    if not 1 <= top <= MAX_TOP:
-        raise ValueError(f"top: between 1 and {MAX_TOP} places (got {top}).")
+    if not 1 <= top <= MAX_GAP_PLACES:
+        raise ValueError(f"top: between 1 and {MAX_GAP_PLACES} places (got {top}).")
 
 
 def recruit_partner(

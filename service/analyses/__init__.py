@@ -18,6 +18,7 @@ from models.domain import Problem, Solution
 
 KINDS: dict[str, str] = {
     "compare": "service.analyses.compare",
+    "gaps": "service.analyses.gaps",
 }
 DEFAULT_TIME_LIMIT_S = 300.0
 
