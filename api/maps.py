@@ -18,13 +18,14 @@ from scipy.spatial import ConvexHull, QhullError
 
 COLOURS = {"proposed": "#6b7280", "approved": "#15803d", "locked": "#1d4ed8", "rejected": "#b91c1c",
            "school": "#0f172a", "unmatched": "#dc2626", "adviser": "#7c3aed", "cornerstone": "#c2410c",
-           "outline": "#94a3b8"}
+           "outline": "#94a3b8", "gap_adviser": "#7c3aed", "gap_cornerstone": "#c2410c"}
 MARGIN = 24
 
 
 @dataclass(frozen=True)
 class Place:
-    """Something on the map: its id, label, kind ("school", "adviser", "cornerstone") and coordinates."""
+    """Something on the map: its id, label, kind ("school", "adviser", "cornerstone", or a place to recruit one:
+    "gap_adviser", "gap_cornerstone") and coordinates."""
 
     id: str
     label: str
@@ -97,13 +98,19 @@ def to_svg(drawing: HubMap, title: str) -> str:
                      f'stroke-width="1.5" opacity="0.8" class="pair {state}"{dash}/>')
     for x, y, place in drawing.points:
         parts.append(_svg_point(x, y, place))
-    parts.append(_svg_legend(drawing.height + 18))
+    parts.append(_svg_legend(drawing.height + 18, _legend(drawing)))
     parts.append("</svg>")
     return "\n".join(parts)
 
 
 def _svg_point(x: float, y: float, place: Place) -> str:
     label = f"<title>{escape(place.label)} ({escape(place.id)})</title>"
+    if place.kind in GAPS:  # a place to recruit: a ring with its rank
+        rank = escape(place.id.rsplit("-", 1)[-1])
+        return (f'<g class="{place.kind}"><circle cx="{x:.1f}" cy="{y:.1f}" r="9" fill="#ffffff" '
+                f'stroke="{COLOURS[place.kind]}" stroke-width="2.5"/><text x="{x:.1f}" y="{y + 4:.1f}" '
+                f'font-size="11" font-weight="bold" text-anchor="middle" font-family="sans-serif" '
+                f'fill="{COLOURS[place.kind]}">{rank}</text>{label}</g>')
     if place.kind == "school":
         colour = COLOURS["unmatched"] if place.unmatched else COLOURS["school"]
         return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colour}" class="school">{label}</circle>'
@@ -112,14 +119,22 @@ def _svg_point(x: float, y: float, place: Place) -> str:
             f'class="{place.kind}">{label}</rect>')
 
 
+GAPS = ("gap_adviser", "gap_cornerstone")
+GAP_LEGEND = [("gap_adviser", "recruit an adviser here"), ("gap_cornerstone", "recruit an employer here")]
 LEGEND = [("school", "school"), ("unmatched", "school without a partner"), ("adviser", "adviser"),
           ("cornerstone", "Cornerstone Employer"), ("proposed", "proposed"), ("approved", "approved"),
           ("locked", "locked"), ("rejected", "rejected")]
 
 
-def _svg_legend(y: float) -> str:
+def _legend(drawing: HubMap) -> list[tuple[str, str]]:
+    """The legend, with the recruitment places' keys when the map shows any."""
+    shown = {p.kind for _, _, p in drawing.points}
+    return LEGEND + [(key, text) for key, text in GAP_LEGEND if key in shown]
+
+
+def _svg_legend(y: float, legend: list[tuple[str, str]]) -> str:
     out, x = [], 10.0
-    for key, text in LEGEND:
+    for key, text in legend:
         out.append(f'<rect x="{x:.0f}" y="{y - 8:.0f}" width="10" height="10" fill="{COLOURS[key]}"/>'
                    f'<text x="{x + 14:.0f}" y="{y + 1:.0f}" font-size="11" font-family="sans-serif">{text}</text>')
         x += 14 + 7 * len(text) + 14
@@ -136,13 +151,19 @@ def to_png(drawing: HubMap, scale: int = 2) -> bytes:
         pen.line([(x1 * scale, y1 * scale), (x2 * scale, y2 * scale)], fill=COLOURS[state], width=max(1, scale))
     for x, y, place in drawing.points:
         r = 4 * scale
-        if place.kind == "school":
+        if place.kind in GAPS:
+            ring = 9 * scale
+            pen.ellipse([x * scale - ring, y * scale - ring, x * scale + ring, y * scale + ring], fill="white",
+                        outline=COLOURS[place.kind], width=2 * scale)
+            pen.text((x * scale, y * scale), place.id.rsplit("-", 1)[-1], fill=COLOURS[place.kind], anchor="mm",
+                     font_size=11 * scale)
+        elif place.kind == "school":
             colour = COLOURS["unmatched"] if place.unmatched else COLOURS["school"]
             pen.ellipse([x * scale - r, y * scale - r, x * scale + r, y * scale + r], fill=colour)
         else:
             pen.rectangle([x * scale - r, y * scale - r, x * scale + r, y * scale + r], fill=COLOURS[place.kind])
     x = 10.0 * scale
-    for key, text in LEGEND:
+    for key, text in _legend(drawing):
         y = (drawing.height + 10) * scale
         pen.rectangle([x, y, x + 10 * scale, y + 10 * scale], fill=COLOURS[key])
         pen.text((x + 14 * scale, y), text, fill="#0f172a", font_size=11 * scale)

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from api.auth import COOKIE, digest, principal, visible_round
 from api.context import db
+from api.gapmap import gap_places
 from api.maps import Pairing, Place, build_map, to_png, to_svg
 from api.visibility import for_viewer, orm_dict
 from models import tables as t
@@ -124,7 +125,8 @@ def round_map(round_id: int, fmt: str) -> Response:
     round_ = visible_round(round_id)
     if fmt not in ("svg", "png"):
         abort(404)
-    drawing = build_map(*map_content(round_))
+    places, pairings = map_content(round_)
+    drawing = build_map(places + gap_places(round_, request.args.get("gaps")), pairings)
     title = f"{round_.hub_id} {round_.term}: proposed pairings"
     body, mimetype = (to_svg(drawing, title), "image/svg+xml") if fmt == "svg" else (to_png(drawing), "image/png")
     response = make_response(body)

@@ -4,6 +4,7 @@ the round's problem; who may ask, what is refused, and that no reader learns whe
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -13,6 +14,7 @@ from models.repository import round_problem
 from models.store import transaction
 
 WAIT = "?wait=120"
+NS = "{http://www.w3.org/2000/svg}"
 
 
 def _problem(app, round_id: int):
@@ -102,3 +104,33 @@ def test_what_cannot_be_searched_is_refused(caller, make_hub, expect_error, solv
             "top": ["Must be greater than or equal to 1 and less than or equal to 20."],
         }
     }
+
+
+def test_the_map_draws_the_places_for_hub_leads_only(caller, make_hub, lancs_raw, solve_now, expect_error):
+    hub = make_hub("lancashire")
+    lead = caller("hub_lead", hub)
+    round_id = lead.post(f"/hubs/{hub}/rounds", json={"term": "t1", "policy": lancs_raw["policy"]}).json["id"]
+    solve_now(round_id)
+    job = lead.post(f"/rounds/{round_id}/gaps{WAIT}", json={"top": 3}).json
+    assert job["state"] == "succeeded", job
+    svg = lead.get(f"/ui/rounds/{round_id}/map.svg?gaps={job['id']}")
+    assert svg.status_code == 200, svg.get_data(as_text=True)[:300]
+    root = ET.fromstring(svg.data)
+    drawn: dict[str, list[int]] = {"gap_adviser": [], "gap_cornerstone": []}
+    for g in root.iter(f"{NS}g"):
+        if (g.get("class") or "").startswith("gap_"):
+            drawn[g.get("class") or ""] += [int(t.text or "") for t in g.iter(f"{NS}text")]
+    assert drawn["gap_adviser"] and drawn == {
+        f"gap_{role}": [p["rank"] for p in job["result"][role]["places"]] for role in ("adviser", "cornerstone")
+    }
+    assert "recruit an adviser here" in svg.get_data(as_text=True)
+    assert "recruit an adviser here" not in lead.get(f"/ui/rounds/{round_id}/map.svg").get_data(as_text=True)
+    png = lead.get(f"/ui/rounds/{round_id}/map.png?gaps={job['id']}")
+    assert png.data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert caller("coordinator", hub).get(f"/ui/rounds/{round_id}/map.svg?gaps={job['id']}").status_code == 403
+    other = lead.post(f"/hubs/{hub}/rounds", json={"term": "t2"}).json["id"]
+    assert lead.get(f"/ui/rounds/{other}/map.svg?gaps={job['id']}").status_code == 404  # another round's job
+    assert lead.get(f"/ui/rounds/{round_id}/map.svg?gaps=x1").status_code == 404
+    page = lead.get(f"/ui/rounds/{round_id}").get_data(as_text=True)
+    assert 'id="gaps-form"' in page and "gaps.js" in page
+    assert 'id="gaps-form"' not in caller("coordinator", hub).get(f"/ui/rounds/{round_id}").get_data(as_text=True)
