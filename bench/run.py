@@ -1,6 +1,6 @@
 """Benchmark of hubmatch against its performance targets, with baselines measured in the same run.
 
-    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap,queue,scale,compare] [--profile]
+    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap,queue,scale,compare,gaps] [--profile]
 
 Prints aligned plain-text tables (medians over repeats; PASS/MISS beside each target, never an assertion) and writes
 bench/results.json. The machine is shared and noisy, so ratios are only taken between numbers of the same run.
@@ -20,6 +20,7 @@ from typing import Any
 
 import compare
 import gap
+import gaps
 import hubs
 import lsa
 import national
@@ -27,7 +28,7 @@ import queueing
 import scale
 from common import BENCH, Config, Table, machine
 
-SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "scale", "compare")
+SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "scale", "compare", "gaps")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,8 +128,14 @@ def _compare(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     _show(report, compare.run(cfg))
 
 
+def _gaps(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+    table, raw = gaps.run(cfg)
+    _show(report, table)
+    report["raw"]["gaps"] = raw
+
+
 _SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue, "scale": _scale,
-            "compare": _compare}
+            "compare": _compare, "gaps": _gaps}
 
 
 if __name__ == "__main__":
