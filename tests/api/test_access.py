@@ -225,6 +225,7 @@ def _requests(w: World) -> list[tuple[str, str, Any, str]]:
         ("PATCH", f"/rounds/{r}", {"policy": {}}, no_round),
         ("POST", f"/rounds/{r}/solve", None, no_round),
         ("POST", f"/rounds/{r}/compare", {"policy": {"default_max_travel_km": 40}}, no_round),
+        ("POST", f"/rounds/{r}/gaps", {}, no_round),
         ("POST", f"/rounds/{r}/publish", None, no_round),
         ("GET", f"/rounds/{r}/unmatched", None, no_round),
         ("GET", f"/rounds/{r}/decisions", None, no_round),
