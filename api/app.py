@@ -89,9 +89,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _register(app: Flask, api: Api) -> None:
-    from api import audit, compare, exports, gaps, hubs, meta, proposals, records, rounds, tokens
+    from api import audit, compare, exports, gaps, hubs, idle, meta, proposals, recommend, records, rounds, tokens
 
-    for module in (meta, hubs, records, rounds, proposals, exports, tokens, audit, compare, gaps):
+    for module in (meta, hubs, records, rounds, proposals, exports, tokens, audit, idle, compare, recommend, gaps):
         for blueprint in module.BLUEPRINTS:
             api.register_blueprint(blueprint)
     from api.pages import ui

@@ -1,6 +1,7 @@
 """Benchmark of hubmatch against its performance targets, with baselines measured in the same run.
 
-    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap,queue,scale,compare,gaps] [--profile]
+    python bench/run.py [--quick] [--repeats N] [--only hubs,national,lsa,gap,queue,scale,compare,recommend,
+                                                  engaged,gaps] [--profile]
 
 Prints aligned plain-text tables (medians over repeats; PASS/MISS beside each target, never an assertion) and writes
 bench/results.json. The machine is shared and noisy, so ratios are only taken between numbers of the same run.
@@ -19,16 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import compare
+import engaged
 import gap
 import gaps
 import hubs
 import lsa
 import national
 import queueing
+import recommend
 import scale
 from common import BENCH, Config, Table, machine
 
-SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "scale", "compare", "gaps")
+SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "scale", "compare", "recommend", "engaged", "gaps")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,6 +131,18 @@ def _compare(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     _show(report, compare.run(cfg))
 
 
+def _recommend(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+    table, raw = recommend.run(cfg)
+    _show(report, table)
+    report["raw"]["recommend"] = raw
+
+
+def _engaged(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+    table, raw = engaged.run(cfg)
+    _show(report, table)
+    report["raw"]["engaged"] = raw
+
+
 def _gaps(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     table, raw = gaps.run(cfg)
     _show(report, table)
@@ -135,7 +150,7 @@ def _gaps(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
 
 
 _SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue, "scale": _scale,
-            "compare": _compare, "gaps": _gaps}
+            "compare": _compare, "recommend": _recommend, "engaged": _engaged, "gaps": _gaps}
 
 
 if __name__ == "__main__":

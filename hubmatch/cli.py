@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import importlib
 import json
 import os
 import signal
@@ -21,7 +20,8 @@ from typing import Any, NoReturn
 
 import orjson
 
-from hubmatch import __version__, compare
+from hubmatch import __version__, compare, gaps, recommend
+from hubmatch.engaged import volunteers_line
 from hubmatch.overlap import load_while_importing
 from models import Problem, ProblemError, Solution, dump_solution, load_previous, load_problem
 
@@ -144,7 +144,8 @@ def _parser() -> argparse.ArgumentParser:
     hc.add_argument("--name", required=True)
     hc.add_argument("--from-problem", type=Path, help="import the schools, advisers and employers of this file")
     hc.set_defaults(run=_hub_create)
-    importlib.import_module("hubmatch.gaps").add_parser(sub)
+    recommend.add_parser(sub)
+    gaps.add_parser(sub)
     return parser
 
 
@@ -389,6 +390,7 @@ def summary(problem: Problem, solution: Solution) -> str:
     reasons = Counter((u.role, u.reason) for u in solution.unmatched)
     if reasons:
         lines.append("unmatched: " + ", ".join(f"{n} {role} {reason}" for (role, reason), n in sorted(reasons.items())))
+    lines += filter(None, [volunteers_line(solution)])
     lines.append(f"pairings: {st['kept_pairings']} kept, {st['changed_pairings']} changed, {st['new_pairings']} new")
     return "\n".join(lines)
 

@@ -44,6 +44,7 @@ class CandidateGraph:
     given_cost: np.ndarray
     in_reach: np.ndarray
     removed: dict[str, np.ndarray] = field(default_factory=dict)
+    partner_removed: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -88,6 +89,7 @@ def build_graph(problem: Problem, role: Role) -> CandidateGraph:
     masks = _rule_masks(problem, partners, school, partner, keys, school_at, flag, pairs)
     masks |= _kind_masks(problem, partners, school, partner, dist, ~np.isnan(given_cost))
     removed = {name: np.bincount(school[mask & ~locked], minlength=n_schools) for name, mask in masks.items()}
+    partner_removed = {name: np.bincount(partner[mask & ~locked], minlength=n_partners) for name, mask in masks.items()}
     keep = ~np.logical_or.reduce(list(masks.values())) | locked
     school_slots = np.array([problem.policy.slots(role, s.kind) for s in problem.schools], dtype=np.int64)
     return CandidateGraph(
@@ -104,6 +106,7 @@ def build_graph(problem: Problem, role: Role) -> CandidateGraph:
         given_cost=given_cost[keep],
         in_reach=in_reach,
         removed=removed,
+        partner_removed=partner_removed,
     )
 
 

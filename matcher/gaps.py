@@ -585,7 +585,7 @@ def _grow(inp: RoleInput, extra: CandidateGraph, extra_costs: Costs) -> RoleInpu
         units=np.concatenate([c.units, extra_costs.units])[order],
         need=c.need,
     )
-    return RoleInput(graph, costs, slot_values(graph, costs), distinct_sectors=inp.distinct_sectors)
+    return RoleInput(graph, costs, slot_values(graph, costs), distinct_sectors=inp.distinct_sectors, engage=inp.engage)
 
 
 def _join_partners(a: PartnerTable, b: PartnerTable) -> PartnerTable:

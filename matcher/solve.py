@@ -16,7 +16,7 @@ from matcher.candidates import build_graph
 from matcher.costs import SCALE, score
 from matcher.objective import slot_values
 from matcher.solvers import RoleInput, RoleResult, solve_role
-from models.domain import ROLES, Assignment, Problem, Role, Solution, Unmatched
+from models.domain import ROLES, Assignment, Idle, Problem, Role, Solution, Unmatched
 
 _RANK = {"optimal": 0, "feasible": 1, "unknown": 2}
 
@@ -46,6 +46,8 @@ def solve(
     limit = time_limit_s or problem.policy.time_limit_s
     found: list[Assignment] = []
     left: list[Unmatched] = []
+    idle: list[Idle] = []
+    engaged: dict[str, int] = {}
     results: dict[str, RoleResult] = {}
     build_s = 0.0
     for role in ROLES:
@@ -58,7 +60,22 @@ def solve(
         results[role] = res
         found += explain.assignments(problem, inp, res.chosen, alternatives)
         left += explain.unmatched(problem, inp, res.chosen, proven=res.status == "optimal")
-    return _solution(problem, results, found, left, build_s, time.perf_counter() - started)
+        role_idle = explain.idle(problem, inp, res.chosen, proven=res.status == "optimal")
+        idle += role_idle
+        engaged[role] = int(np.unique(inp.graph.partner[res.chosen]).size)
+    solution = _solution(problem, results, found, left, build_s, time.perf_counter() - started)
+    return dataclasses.replace(solution, idle=tuple(idle), stats={**solution.stats, **_engagement(engaged, idle)})
+
+
+def _engagement(engaged: dict[str, int], idle: list[Idle]) -> dict[str, int]:
+    """``advisers_engaged`` / ``advisers_idle`` and the employers' pair: partners with a school, and willing
+    partners without one (unavailable advisers and partners with no capacity are neither)."""
+    out = {}
+    for role, name in (("adviser", "advisers"), ("cornerstone", "employers")):
+        if role in engaged:
+            out[f"{name}_engaged"] = engaged[role]
+            out[f"{name}_idle"] = sum(1 for i in idle if i.role == role)
+    return out
 
 
 def role_input(problem: Problem, role: Role) -> RoleInput:

@@ -198,6 +198,21 @@ class Unmatched:
 
 
 @dataclass(frozen=True)
+class Idle:
+    """A willing partner (available, with capacity) given no school, and why (see ``matcher.explain``).
+
+    ``distance_km`` is the nearest school's exact distance when no school is in reach: an adviser's is location
+    data, for admins only; ``distance_band`` is the band of the distance from the adviser's area, for anyone."""
+
+    partner: str
+    role: Role
+    reason: str
+    detail: str = ""
+    distance_km: float | None = None
+    distance_band: str | None = None
+
+
+@dataclass(frozen=True)
 class Solution:
     """The outcome of ``matcher.solve``: plain data, ready for a file, an API response or the database."""
 
@@ -208,3 +223,4 @@ class Solution:
     assignments: tuple[Assignment, ...]
     unmatched: tuple[Unmatched, ...]
     stats: dict[str, object] = field(default_factory=dict)
+    idle: tuple[Idle, ...] = ()

@@ -192,6 +192,7 @@ def store_solution(session: Session, round_: t.Round, solution: Solution) -> Non
     undecided = t.Proposal.state == ProposalState.PROPOSED
     session.execute(delete(t.Proposal).where(t.Proposal.round_id == round_.id, undecided))
     session.execute(delete(t.Unmatched).where(t.Unmatched.round_id == round_.id))
+    session.execute(delete(t.IdlePartner).where(t.IdlePartner.round_id == round_.id))
     solve_no = round_.solves + 1
     for a in solution.assignments:
         row = decided.get((a.school, a.partner))
@@ -215,6 +216,18 @@ def store_solution(session: Session, round_: t.Round, solution: Solution) -> Non
     session.add_all(
         t.Unmatched(round_id=round_.id, school_id=u.school, role=u.role, reason=u.reason, detail=u.detail)
         for u in solution.unmatched
+    )
+    session.add_all(
+        t.IdlePartner(
+            round_id=round_.id,
+            partner_id=i.partner,
+            role=i.role,
+            reason=i.reason,
+            detail=i.detail,
+            distance_km=i.distance_km,
+            distance_band=i.distance_band,
+        )
+        for i in solution.idle
     )
     round_.solves = solve_no
     move_round(round_, RoundState.PROPOSED)
@@ -257,6 +270,8 @@ def solution_summary(solution: Solution) -> dict[str, Any]:
         "assignments": len(solution.assignments),
         "unmatched": len(solution.unmatched),
         "unmatched_reasons": dict(sorted(Counter(f"{u.role}:{u.reason}" for u in solution.unmatched).items())),
+        "idle": len(solution.idle),
+        "idle_reasons": dict(sorted(Counter(f"{i.role}:{i.reason}" for i in solution.idle).items())),
     }
 
 

@@ -19,6 +19,7 @@ from models.domain import (
     Assignment,
     CornerstoneEmployer,
     Hub,
+    Idle,
     KindRules,
     Pair,
     Policy,
@@ -428,7 +429,19 @@ def dump_solution(solution: Solution) -> dict:
         "unmatched": [
             {"school": u.school, "role": u.role, "reason": u.reason, "detail": u.detail} for u in solution.unmatched
         ],
+        "idle": [_idle(i) for i in solution.idle],
         "stats": solution.stats,
+    }
+
+
+def _idle(i: Idle) -> dict:
+    return {
+        "partner": i.partner,
+        "role": i.role,
+        "reason": i.reason,
+        "detail": i.detail,
+        "distance_km": _round(i.distance_km, 2),
+        "distance_band": i.distance_band,
     }
 
 

@@ -264,6 +264,24 @@ class Unmatched(Base):
     detail: Mapped[str] = mapped_column(String(1000), default="")
 
 
+class IdlePartner(Base):
+    """A willing adviser or Cornerstone Employer the last solve of a round gave no school, and why.
+
+    ``distance_km`` (the nearest school, when none is in reach) is location data for an adviser: admins only;
+    ``distance_band`` is what anyone else reads (``models.privacy``)."""
+
+    __tablename__ = "idle"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
+    partner_id: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(1000), default="")
+    distance_km: Mapped[float | None]
+    distance_band: Mapped[str | None] = mapped_column(String(32))
+
+
 class Decision(Base):
     """The audit log: every decision, who and when. Rows are only ever inserted (no API updates or deletes)."""
 

@@ -23,7 +23,7 @@ from models import Problem
 
 Record = dict[str, Any]
 PairKey = tuple[str, str]
-Key = tuple[int, int, int, int]
+Key = tuple[int, int, int, int, int]
 EARTH_KM = 6371.0088  # IUGG mean Earth radius
 CENTRE = (53.75, -2.70)  # Preston
 SECTORS = ("digital", "health", "energy")
@@ -279,10 +279,12 @@ def chosen_pairs(problem: Problem, inp: RoleInput, chosen: np.ndarray) -> set[Pa
 
 
 def objective_key(rules: RoleRules, costs: dict[PairKey, int], choice: set[PairKey]) -> Key:
-    """(schools covered, slots filled, need tenths over filled slots, -cost units): bigger is better."""
+    """(schools covered, slots filled, need tenths over filled slots, partners engaged, -cost units): bigger is
+    better. A partner counts as engaged when it has at least one school, locked or chosen."""
     covered = len({s for s, _ in choice})
     needs = sum(need_level(rules.schools[s], rules.role) for s, _ in choice)
-    return covered, len(choice), needs, -sum(costs[k] for k in choice)
+    engaged = len({p for _, p in choice})
+    return covered, len(choice), needs, engaged, -sum(costs[k] for k in choice)
 
 
 def feasible_choices(rules: RoleRules, candidates: set[PairKey]) -> Iterator[set[PairKey]]:

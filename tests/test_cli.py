@@ -19,7 +19,7 @@ from matcher import solve
 from matcher.solvers import SOLVERS
 from models import dump_solution, load_problem
 
-SOLUTION_KEYS = {"status", "objective", "bound", "gap", "assignments", "unmatched", "stats"}
+SOLUTION_KEYS = {"status", "objective", "bound", "gap", "assignments", "unmatched", "idle", "stats"}
 TIMINGS = ("solve_seconds", "build_seconds", "total_seconds")
 
 
@@ -59,8 +59,23 @@ def test_solve_writes_the_solution_document(tmp_path: Path, capsys: pytest.Captu
     ]
     stdout = capsys.readouterr().out
     assert "status optimal" in stdout
+    assert "\nvolunteers: 2 advisers engaged, 0 idle; 1 employer engaged, 0 idle\n" in stdout
     assert stdout.endswith(f"solution written to {out}\n")
     assert list(out.parent.iterdir()) == [out]
+
+
+def test_the_summary_names_idle_volunteers_and_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = small()
+    raw["advisers"].append(adviser("a2", *north(200)))
+    problem, out = write(tmp_path / "p.json", raw), tmp_path / "solution.json"
+    assert main(["solve", str(problem), "-o", str(out)]) == 0
+    assert "\nvolunteers: 2 advisers engaged, 1 idle (1 no_school_in_reach); 1 employer engaged, 0 idle\n" in (
+        capsys.readouterr().out
+    )
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert [(i["partner"], i["reason"], i["distance_band"]) for i in written["idle"]] == [
+        ("a2", "no_school_in_reach", "over 30 km")
+    ]
 
 
 def test_solve_options_reach_the_solver(tmp_path: Path) -> None:

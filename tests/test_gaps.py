@@ -128,7 +128,7 @@ def test_a_recruit_can_cover_a_school_it_may_not_serve_by_freeing_an_adviser() -
     skills) at m frees a for n: covers 1, though the recruit's only school had a partner (an augmenting path)."""
     doc = document(
         [school("m", *CENTRE), school("n", *east(20.0), kind="send")],
-        [adviser("a", *east(10.0), capacity=1, skills=["send"])],
+        [adviser("a", *east(9.0), capacity=1, skills=["send"])],  # nearer m: it takes m today
         default_max_travel_km=12,
         needs_require_skills=True,
     )

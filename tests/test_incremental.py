@@ -132,7 +132,7 @@ def fewest_changes(raw: Record, role: str, previous: set[tuple[str, str]]) -> tu
     rules = rules_of(raw, role)
     zero = dict.fromkeys(rules.candidates(), 0)
     return max(
-        (*objective_key(rules, zero, c)[:3], -len(previous - c)) for c in feasible_choices(rules, rules.candidates())
+        (*objective_key(rules, zero, c)[:4], -len(previous - c)) for c in feasible_choices(rules, rules.candidates())
     )
 
 
@@ -163,7 +163,7 @@ def test_large_continuity_moves_nothing_that_need_not_move() -> None:
         for role in ("adviser", "cornerstone"):
             before = {(a.school, a.partner) for a in first.assignments if a.role == role}
             after = {(a.school, a.partner) for a in again.assignments if a.role == role}
-            got = (*objective_key(rules_of(new, role), dict.fromkeys(after, 0), after)[:3], -len(before - after))
+            got = (*objective_key(rules_of(new, role), dict.fromkeys(after, 0), after)[:4], -len(before - after))
             best = fewest_changes(new, role, before)
             if got != best:
                 moved.append((seed, role, got, best))

@@ -55,7 +55,7 @@ def check(raw: Record, role: str, solver: str) -> tuple[str, Key, Key] | None:
     costs = unit_costs(problem, inp)
     best, _ = brute_force_best(rules, rules.candidates(), costs)
     key = objective_key(rules, costs, choice)
-    assert res.cost_units == -key[3]
+    assert res.cost_units == -key[4]
     return res.status, key, best
 
 
@@ -276,7 +276,7 @@ def test_staged_levels_rank_every_feasible_choice_as_the_objective_does(seed: in
         for choice in feasible_choices(rules, rules.candidates()):
             x = np.zeros(len(position), dtype=np.int64)
             x[[position[k] for k in choice if k in position]] = 1
-            xy = np.r_[x, [int(x[var].any()) for var in lv.school_vars]]
+            xy = np.r_[x, [int(x[var].any()) for var in lv.school_vars + lv.partner_vars]]
             staged = tuple(int(st.coef @ xy) * (1 if st.maximise else -1) for st in lv.stages)
             ranked.append((objective_key(rules, costs, choice), staged))
         ranked.sort()
@@ -289,12 +289,12 @@ def test_staged_levels_rank_every_feasible_choice_as_the_objective_does(seed: in
 @pytest.mark.parametrize("seed", range(40))
 def test_the_counting_shortcut_never_skips_a_round_that_can_fill_every_slot(seed: int) -> None:
     """``_may_fill_all`` may only say no when the maximum flow agrees that some open slot must stay open."""
-    from matcher.solvers.flow import _max_flow_value, _may_fill_all, _network
+    from matcher.solvers.flow import _max_flow_value, _may_fill_all, lexicographic_network
 
     problem = load_problem(random_document(seed))
     for role in ROLES:
         inp = role_input(problem, role)
-        net, v, n_s = _network(inp), inp.values, inp.graph.n_schools
+        net, v, n_s = lexicographic_network(inp), inp.values, inp.graph.n_schools
         total, source = int(v.open_slots.sum()), net.n_nodes
         tails = np.r_[net.tails[: net.core], np.full(n_s, source)].astype(np.int32)
         heads = np.r_[net.heads[: net.core], np.arange(n_s)].astype(np.int32)

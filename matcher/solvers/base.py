@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from matcher.candidates import CandidateGraph
 from matcher.costs import Costs
-from matcher.objective import SlotValues
+from matcher.objective import LevelUnits, SlotValues, level_units
 
 
 @dataclass(frozen=True)
 class RoleInput:
-    """One role's matching problem as arrays: the graph, its costs and the coverage values of open slots."""
+    """One role's matching problem as arrays: the graph, its costs and the coverage values of open slots.
+
+    ``engage`` keeps the "volunteers engaged" level of the objective; only the benchmark turns it off, to time
+    the objective without it in the same run."""
 
     graph: CandidateGraph
     costs: Costs
     values: SlotValues
     distinct_sectors: bool = False
+    engage: bool = True
 
     @property
     def free(self) -> np.ndarray:
@@ -36,6 +41,18 @@ class RoleInput:
         if cap is None or not len(self.graph.partners.company_ids):
             return None
         return np.maximum(cap - self.values.locked_company, 0)
+
+    @cached_property
+    def units(self) -> LevelUnits:
+        """The weights of the objective's levels in cost units (``matcher.objective.level_units``), computed once."""
+        return level_units(self.graph, self.costs, self.values, self.engage)
+
+    def engageable(self) -> np.ndarray:
+        """Partners whose first school would engage them: free candidates, room, and no locked pair yet."""
+        g = self.graph
+        has_free = np.bincount(g.partner[~g.locked], minlength=g.partners.size) > 0
+        has_locked = np.bincount(g.partner[g.locked], minlength=g.partners.size) > 0
+        return has_free & ~has_locked & (self.capacity_left() > 0)
 
     def unit_loads(self) -> bool:
         """True when every free pair uses one unit of capacity: then the role is a flow problem."""

@@ -34,7 +34,7 @@ def solve_cpsat(
         coef, upper = _integral(row.coef, row.upper)
         model.add(cp_model.LinearExpr.weighted_sum([x[i] for i in row.var], coef.tolist()) <= upper)
     lv = levels(inp)
-    y = _school_ys(model, x, lv.school_vars)
+    y = _at_least_one(model, x, lv.school_vars) + _at_least_one(model, x, lv.partner_vars)
     choice = None if hint is None else hint[free]
     proven, bound = True, None
     for stage in lv.stages:
@@ -60,10 +60,11 @@ def _integral(coef: np.ndarray, upper: float) -> tuple[np.ndarray, int]:
     return np.rint(coef * LOAD_SCALE).astype(np.int64), int(np.floor(upper * LOAD_SCALE + 1e-6))
 
 
-def _school_ys(model: cp_model.CpModel, x: list, school_vars: list[np.ndarray]) -> list:
-    """y[s] <= the school's chosen pairs (the maximiser sets y = 1 when any is)."""
-    ys = [model.new_bool_var("") for _ in school_vars]
-    for y, var in zip(ys, school_vars, strict=True):
+def _at_least_one(model: cp_model.CpModel, x: list, groups: list[np.ndarray]) -> list:
+    """y <= the group's chosen pairs, one y per group (a school covered, a partner engaged; the maximiser sets
+    y = 1 when any is)."""
+    ys = [model.new_bool_var("") for _ in groups]
+    for y, var in zip(ys, groups, strict=True):
         model.add(y <= sum(x[i] for i in var))
     return ys
 

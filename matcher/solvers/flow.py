@@ -2,9 +2,12 @@
 
 Network: each school supplies its open slots; a slot flows to a partner (capacity 1, the pair's cost), on through
 the partner (its capacity left) and, when the policy caps companies, through the partner's company (the cap left)
-to the sink. A slot that stays open flows straight to the sink along a bypass arc whose cost is its coverage value
-in cost units: a school's first slot is dearer to leave open than its further ones, and the arcs are convex, so the
-cheapest flow is exactly the lexicographic optimum. Locked pairs are taken out beforehand.
+to the sink. A partner's capacity is two arcs: its first unit earns the engagement unit (a negative cost), the rest
+earns nothing, so a volunteer's first school is worth more than the next and the network stays a flow. A slot that
+stays open flows straight to the sink along a bypass arc whose cost is its coverage value in slot units: a school's
+first slot is dearer to leave open than its further ones, and the arcs are convex, so the cheapest flow is exactly
+the lexicographic optimum (``matcher.objective.level_units`` proves the weights). Locked pairs are taken out
+beforehand.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.graph.python import max_flow, min_cost_flow
 
-from matcher.objective import cost_unit
+from matcher.objective import LevelUnits
 from matcher.solvers.base import RoleInput, RoleResult, SolverUnsuitable, result
 
 _INT64_HEADROOM = 2**62
@@ -28,27 +31,84 @@ def solve_flow(inp: RoleInput, time_limit_s: float | None = None) -> RoleResult:
     optimum whenever a school has at most one open slot (then slots filled = schools covered) or every slot can be
     filled; OR-Tools finds it several times faster than the flow through bypass arcs with giant costs. Only a
     round with several slots per school that cannot all be filled needs the bypass network.
+
+    Volunteers engaged: the flow is solved first with a small trial engagement unit (exact on every level above
+    engagement, and cheaper for cost scaling than the proven unit); when it engages as many partners as any
+    matching can (``_most_engaged``) it is the lexicographic optimum, else the proven unit solves it again.
     """
-    if not inp.unit_loads():
-        raise SolverUnsuitable("pairs use different loads of capacity (a generalised assignment)")
-    if inp.distinct_sectors and inp.graph.slots > 1:
-        raise SolverUnsuitable("partners of one school must have distinct sectors")
-    n_nodes = inp.graph.n_schools + inp.graph.partners.size + len(inp.graph.partners.company_ids) + 1
-    if int(inp.values.first.max(initial=0)) * cost_unit(inp.costs, inp.values) >= _INT64_HEADROOM // n_nodes:
-        raise SolverUnsuitable("the lexicographic costs would overflow 64-bit flow arithmetic")
-    _check_capacities(inp, n_nodes)
+    units = inp.units
+    trial = units.with_engaged(units.trial) if units.trial < units.engaged else units
+    n_nodes = check_flow(inp, trial)
     started = time.perf_counter()
-    net = _network(inp)
-    flows = _max_flow(inp, net)
-    if flows is None:
-        flows = _lexicographic(inp, net)
+    flows, net = _solve(inp, trial)
+    if trial != units and not _engages_the_most(inp, net, flows):
+        _check_range(inp, units, n_nodes)
+        flows, net = _solve(inp, units)
     chosen = np.zeros(inp.graph.size, dtype=bool)
     chosen[net.free] = flows > 0
     return result(inp, chosen, "optimal", None, "flow", time.perf_counter() - started)
 
 
+def check_flow(inp: RoleInput, units: LevelUnits | None = None) -> int:
+    """Raise SolverUnsuitable when the role's rules are not a flow or these weights (the proven ones by default)
+    would overflow, ValueError for a capacity no arc can carry; the network's node count otherwise."""
+    if not inp.unit_loads():
+        raise SolverUnsuitable("pairs use different loads of capacity (a generalised assignment)")
+    if inp.distinct_sectors and inp.graph.slots > 1:
+        raise SolverUnsuitable("partners of one school must have distinct sectors")
+    n_nodes = inp.graph.n_schools + inp.graph.partners.size + len(inp.graph.partners.company_ids) + 1
+    _check_range(inp, inp.units if units is None else units, n_nodes)
+    _check_capacities(inp, n_nodes)
+    return n_nodes
+
+
+def _check_range(inp: RoleInput, units: LevelUnits, n_nodes: int) -> None:
+    """Refuse the role (the caller takes the MIP) when these weights would overflow cost scaling's 64-bit
+    arithmetic: the proven weights of a capped national round come within a factor of two, so they are checked
+    only when the trial unit has not already settled the round."""
+    if int(inp.values.first.max(initial=0)) * units.slot >= _INT64_HEADROOM // n_nodes:
+        raise SolverUnsuitable("the lexicographic costs would overflow 64-bit flow arithmetic")
+
+
+def _solve(inp: RoleInput, units: LevelUnits) -> tuple[np.ndarray, Network]:
+    """Pair flows of the cheapest flow under these weights: exact on the levels above engagement whatever the
+    engagement unit, and the lexicographic optimum with the proven one (``matcher.objective.level_units``)."""
+    net = lexicographic_network(inp, units)
+    flows = _max_flow(inp, net, units)
+    return (_lexicographic(inp, net) if flows is None else flows), net
+
+
+def _engages_the_most(inp: RoleInput, net: Network, flows: np.ndarray) -> bool:
+    """Whether the flows engage as many partners as any matching could: every engageable partner or every open
+    slot (counting alone), else as many as a maximum flow through the first units (``_most_engaged``)."""
+    engaged = _engaged(inp, net, flows)
+    if engaged >= min(int(inp.engageable().sum()), int(inp.values.open_slots.sum())):
+        return True
+    return engaged >= _most_engaged(inp, net)
+
+
+def _engaged(inp: RoleInput, net: Network, flows: np.ndarray) -> int:
+    """How many engageable partners (``RoleInput.engageable``) the pair flows give a school."""
+    used = np.bincount(inp.graph.partner[net.free[flows > 0]], minlength=inp.graph.partners.size) > 0
+    return int((used & inp.engageable()).sum())
+
+
+def _most_engaged(inp: RoleInput, net: Network) -> int:
+    """An upper bound on the partners any matching can engage: a maximum flow through the first units alone.
+
+    A flow that is exact on the levels above and cheapest for its weights, and that engages this many partners,
+    engages the most possible, and no cheaper choice engages as many: it is the lexicographic optimum."""
+    n_s = inp.graph.n_schools
+    caps = net.caps[: net.core].copy()
+    caps[net.rest] = 0
+    source = net.n_nodes
+    tails = np.concatenate([net.tails[: net.core], np.full(n_s, source)]).astype(np.int32)
+    heads = np.concatenate([net.heads[: net.core], np.arange(n_s)]).astype(np.int32)
+    return _max_flow_value(tails, heads, np.concatenate([caps, inp.values.open_slots]), source, net.n_nodes - 1)
+
+
 @dataclass(frozen=True)
-class _Network:
+class Network:
     """Arc arrays: pair arcs first (flow i is free candidate i), then partner and company arcs (``core`` in all),
     then the bypass arcs; the sink is the last node."""
 
@@ -59,14 +119,17 @@ class _Network:
     n_nodes: int
     core: int
     free: np.ndarray
+    rest: slice
 
 
-def _max_flow(inp: RoleInput, net: _Network) -> np.ndarray | None:
-    """Pair flows of the cheapest maximum flow (need first, then cost), or None when it may not be lexicographic.
+def _max_flow(inp: RoleInput, net: Network, units: LevelUnits) -> np.ndarray | None:
+    """Pair flows of the cheapest maximum flow (need first, then engagement, then cost), or None when it may not
+    be lexicographic.
 
     A plain maximum flow comes first (a twentieth of the cost): when it fills every open slot, every school's need
     is met whatever the choice, so the need costs, which are millions of times larger than the pair costs and slow
-    cost scaling down 2.5-fold, are left out of the min-cost flow that follows.
+    cost scaling down 2.5-fold, are left out of the min-cost flow that follows. Between maximum flows a residual
+    cycle changes need, engagement and cost by the bounds of ``level_units``, so its weights keep this exact.
     """
     v = inp.values
     n_s, total = inp.graph.n_schools, int(v.open_slots.sum())
@@ -75,7 +138,7 @@ def _max_flow(inp: RoleInput, net: _Network) -> np.ndarray | None:
     heads = np.concatenate([net.heads[: net.core], np.arange(n_s)]).astype(np.int32)
     caps = np.concatenate([net.caps[: net.core], v.open_slots])
     fills_all = _may_fill_all(inp, total) and _max_flow_value(tails, heads, caps, source, net.n_nodes - 1) == total
-    need = np.zeros(n_s, dtype=np.int64) if fills_all else -v.need_level * cost_unit(inp.costs, v)
+    need = np.zeros(n_s, dtype=np.int64) if fills_all else -v.need_level * units.slot
     flow = min_cost_flow.SimpleMinCostFlow()
     flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, np.concatenate([net.costs[: net.core], need]))
     flow.set_node_supply(source, total)
@@ -110,7 +173,7 @@ def _max_flow_value(tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, sour
     return int(flow.optimal_flow())
 
 
-def _lexicographic(inp: RoleInput, net: _Network) -> np.ndarray:
+def _lexicographic(inp: RoleInput, net: Network) -> np.ndarray:
     """Pair flows of the cheapest flow through the network with bypass arcs: the lexicographic optimum."""
     flow = min_cost_flow.SimpleMinCostFlow()
     flow.add_arcs_with_capacity_and_unit_cost(net.tails, net.heads, net.caps, net.costs)
@@ -148,8 +211,9 @@ def _role_name(inp: RoleInput) -> str:
     return "adviser" if inp.graph.role == "adviser" else "employer"
 
 
-def _network(inp: RoleInput) -> _Network:
-    """The lexicographic network of the role (see the module docstring)."""
+def lexicographic_network(inp: RoleInput, units: LevelUnits | None = None) -> Network:
+    """The lexicographic network of the role (see the module docstring), weighted by ``units`` (the proven ones
+    by default); ``matcher.recommend`` augments it too."""
     g, v = inp.graph, inp.values
     n_s, n_p = g.n_schools, g.partners.size
     company_left = inp.company_left()
@@ -158,16 +222,15 @@ def _network(inp: RoleInput) -> _Network:
     free = inp.free
     schools = np.arange(n_s)
     first_schools = schools[v.first_open]
-    unit = cost_unit(inp.costs, v)
-    partner_next = sink if company_left is None else n_s + n_p + g.partners.company
+    units = inp.units if units is None else units
+    unit = units.slot
+    partner_next = np.broadcast_to(sink if company_left is None else n_s + n_p + g.partners.company, (n_p,))
+    room = np.floor(inp.capacity_left() + 1e-9)
+    first = np.minimum(room, 1) * inp.engageable()
     parts = [
         (g.school[free], n_s + g.partner[free], np.ones(len(free)), inp.costs.units[free]),
-        (
-            n_s + np.arange(n_p),
-            np.broadcast_to(partner_next, (n_p,)),
-            np.floor(inp.capacity_left() + 1e-9),
-            np.zeros(n_p),
-        ),
+        (n_s + np.arange(n_p), partner_next, first, np.full(n_p, -units.engaged)),
+        (n_s + np.arange(n_p), partner_next, room - first, np.zeros(n_p)),
     ]
     if company_left is not None:
         parts.append((n_s + n_p + np.arange(n_c), np.full(n_c, sink), company_left, np.zeros(n_c)))
@@ -177,4 +240,5 @@ def _network(inp: RoleInput) -> _Network:
         (schools, np.full(n_s, sink), v.open_slots - v.first_open, v.extra * unit),
     ]
     tails, heads, caps, costs = (np.concatenate([p[k] for p in parts]).astype(np.int64) for k in range(4))
-    return _Network(tails.astype(np.int32), heads.astype(np.int32), caps, costs, sink + 1, core, free)
+    rest = slice(len(free) + n_p, len(free) + 2 * n_p)
+    return Network(tails.astype(np.int32), heads.astype(np.int32), caps, costs, sink + 1, core, free, rest)

@@ -36,7 +36,7 @@ def solve_mip(
     for row in rows(inp):
         _row(solver, x, row.var, row.coef, -solver.infinity(), row.upper + _TOL)
     lv = levels(inp)
-    y = _school_ys(solver, x, lv.school_vars)
+    y = _at_least_one(solver, x, lv.school_vars) + _at_least_one(solver, x, lv.partner_vars)
     choice = None if hint is None else hint[free]
     proven, bound = True, None
     for stage in lv.stages:
@@ -56,10 +56,11 @@ def solve_mip(
     return staged_result(inp, hint, choice, proven, bound, "mip", started)
 
 
-def _school_ys(solver: pywraplp.Solver, x: list, school_vars: list[np.ndarray]) -> list:
-    """y[s] <= the school's chosen pairs, as in the CP-SAT model (the maximiser sets y = 1 when any is)."""
-    ys = [solver.BoolVar("") for _ in school_vars]
-    for y, var in zip(ys, school_vars, strict=True):
+def _at_least_one(solver: pywraplp.Solver, x: list, groups: list[np.ndarray]) -> list:
+    """y <= the group's chosen pairs, one y per group (a school covered, a partner engaged), as in the CP-SAT
+    model (the maximiser sets y = 1 when any is)."""
+    ys = [solver.BoolVar("") for _ in groups]
+    for y, var in zip(ys, groups, strict=True):
         _row(solver, [y] + [x[i] for i in var], np.arange(len(var) + 1), np.r_[1.0, -np.ones(len(var))],
              -solver.infinity(), 0.0)
     return ys

@@ -36,8 +36,9 @@ class Levels:
     """The lexicographic objective as stages, solved in turn, each held at its value while the next is optimised.
 
     The stages, most important first: schools covered (only when a school may take several partners), slots
-    filled, need (all maximised), then cost (minimised). ``school_vars`` lists, for each y (a school with several
-    open slots), the positions of its pairs.
+    filled, need, volunteers engaged (all maximised), then cost (minimised). ``school_vars`` lists, for each y (a
+    school with several open slots), the positions of its pairs; ``partner_vars`` for each z (an engageable partner,
+    ``RoleInput.engageable``) the positions of its pairs. Stage coefficients run over the x's, the y's, the z's.
 
     Why not one weighted sum: its coverage units are thousands of cost units apart, and the relaxation then sits a
     fraction of a school above the best integer coverage, a gap no solver could close on hard generalised
@@ -46,6 +47,7 @@ class Levels:
     """
 
     school_vars: list[np.ndarray]
+    partner_vars: list[np.ndarray]
     stages: list[Stage]
 
 
@@ -74,13 +76,20 @@ def levels(inp: RoleInput) -> Levels:
     by_school = dict(_groups(school))
     single = v.first_open & (v.open_slots == 1)
     firsts = [int(s) for s in np.flatnonzero(v.first_open & ~single) if int(s) in by_school]
-    ys, no_ys = np.ones(len(firsts), dtype=np.int64), np.zeros(len(firsts), dtype=np.int64)
-    counts = [np.r_[np.ones(len(free), dtype=np.int64), no_ys], np.r_[v.need_level[school].astype(np.int64), no_ys]]
+    by_partner = dict(_groups(g.partner[free]))
+    engageable = [int(p) for p in np.flatnonzero(inp.engageable())] if inp.engage else []
+    n_x, n_y, n_z = len(free), len(firsts), len(engageable)
+
+    def over(x: np.ndarray, y: int = 0, z: int = 0) -> np.ndarray:
+        return np.r_[x.astype(np.int64), np.full(n_y, y, dtype=np.int64), np.full(n_z, z, dtype=np.int64)]
+
+    counts = [over(np.ones(n_x)), over(v.need_level[school]), over(np.zeros(n_x), z=1)]
     if g.slots > 1:
-        counts.insert(0, np.r_[single[school].astype(np.int64), ys])
+        counts.insert(0, over(single[school], y=1))
     return Levels(
         school_vars=[by_school[s] for s in firsts],
-        stages=[Stage(c, True) for c in counts if c.any()] + [Stage(np.r_[inp.costs.units[free], no_ys], False)],
+        partner_vars=[by_partner[p] for p in engageable],
+        stages=[Stage(c, True) for c in counts if c.any()] + [Stage(over(inp.costs.units[free]), False)],
     )
 
 

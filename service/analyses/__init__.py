@@ -17,6 +17,7 @@ from typing import Any
 from models.domain import Problem, Solution
 
 KINDS: dict[str, str] = {
+    "recommend": "service.analyses.recommend",
     "compare": "service.analyses.compare",
     "gaps": "service.analyses.gaps",
 }

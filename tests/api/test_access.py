@@ -228,6 +228,7 @@ def _requests(w: World) -> list[tuple[str, str, Any, str]]:
         ("POST", f"/rounds/{r}/gaps", {}, no_round),
         ("POST", f"/rounds/{r}/publish", None, no_round),
         ("GET", f"/rounds/{r}/unmatched", None, no_round),
+        ("GET", f"/rounds/{r}/idle", None, no_round),
         ("GET", f"/rounds/{r}/decisions", None, no_round),
         ("POST", f"/rounds/{r}/decisions/batch", {"decisions": [{"proposal": p, "action": "approve"}]}, no_round),
         ("GET", f"/rounds/{r}/proposals", None, no_round),
