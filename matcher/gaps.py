@@ -81,6 +81,7 @@ class Place:
     schools: np.ndarray
     travel_km: np.ndarray
     newly_covered: np.ndarray
+    proven: bool = True
 
     def key(self) -> tuple[int, int, float]:
         """Larger is better: covers, then need met, then shorter travel."""
@@ -389,6 +390,7 @@ class _Search:
             schools=grown.graph.school[mine],
             travel_km=grown.graph.distance_km[mine],
             newly_covered=np.flatnonzero(after & ~covered),
+            proven=res.status == "optimal",
         )
         return place, grown, res
 
@@ -626,6 +628,7 @@ def as_document(problem: Problem, search: GapSearch, seconds: float | None = Non
                 "lon": round(place.lon, 4),
                 "town": town,
                 "covers": place.covers,
+                "proven": place.proven,
                 "need_met": round(place.need_gain / NEED_LEVELS, 1),
                 "schools_covered_after": total,
                 "schools": [
