@@ -11,7 +11,7 @@ from typing import Any
 
 from hubmatch import cli
 from models import load_problem
-from models.domain import ROLES, Role
+from models.domain import ROLES
 
 NOUNS = {"adviser": "advisers", "cornerstone": "Cornerstone Employers"}
 
@@ -40,9 +40,11 @@ def add_parser(sub: Any) -> None:
 
 def _gaps(args: argparse.Namespace) -> int:
     problem = load_problem(cli._read_json(args.problem))
-    from matcher.gaps import as_document, check_request, default_recruit, find_gaps
+    from matcher.gaps import as_document, check_request, default_recruit, find_gaps, searchable_roles
 
-    roles: list[Role] = list(ROLES) if args.role == "both" else [args.role]
+    roles = searchable_roles(problem, list(ROLES) if args.role == "both" else [args.role])
+    if not roles:
+        raise cli.InputError("gaps: the policy gives schools no slot for the role asked for: nothing to recruit")
     document: dict[str, Any] = {}
     bar = ProgressBar()
     for role in roles:

@@ -102,6 +102,12 @@ class GapSearch:
     resolves: int
 
 
+def searchable_roles(problem: Problem, roles: list[Role]) -> list[Role]:
+    """The roles asked for that the policy gives schools a slot of (a role switched off has nothing to recruit)."""
+    kinds = {s.kind for s in problem.schools} or {"mainstream"}
+    return [r for r in roles if problem.policy.max_slots(r, kinds) > 0]
+
+
 def default_recruit(problem: Problem, role: Role, capacity: float | None, radius_km: float | None) -> Recruit:
     """The hub's most common partner capacity (the smaller on a tie; 1 for a hub with none) and the policy's
     radius, where the caller gives none."""

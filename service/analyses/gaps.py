@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from matcher.gaps import as_document, check_request, default_recruit, find_gaps
+from matcher.gaps import as_document, check_request, default_recruit, find_gaps, searchable_roles
 from models.domain import ROLES, Role
 from service.analyses import AnalysisContext, AnalysisError
 
@@ -26,7 +26,7 @@ def run(ctx: AnalysisContext) -> dict[str, Any]:
     """The gap search of each role asked for, as the "Recruitment gaps" document of docs/problem-format.md."""
     params = ctx.params
     roles: list[Role] = list(ROLES) if params.get("role", "both") == "both" else [params["role"]]
-    roles = [r for r in roles if _slots(ctx, r)]
+    roles = searchable_roles(ctx.problem, roles)
     if not roles:
         raise AnalysisError("The round's policy gives schools no slot for the role asked for: nothing to recruit.")
     result: dict[str, Any] = {}
@@ -53,8 +53,3 @@ def run(ctx: AnalysisContext) -> dict[str, Any]:
         )
         result[role] = as_document(ctx.problem, found, time.perf_counter() - started)
     return result
-
-
-def _slots(ctx: AnalysisContext, role: Role) -> int:
-    """The most partners of the role a school of the round takes (0: the role is switched off)."""
-    return ctx.problem.policy.max_slots(role, {s.kind for s in ctx.problem.schools} or {"mainstream"})
