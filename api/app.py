@@ -93,6 +93,7 @@ def _register(app: Flask, api: Api) -> None:
         audit,
         compare,
         exports,
+        gaps,
         hubs,
         idle,
         meta,
@@ -105,7 +106,7 @@ def _register(app: Flask, api: Api) -> None:
     )
 
     for module in (meta, hubs, records, rounds, proposals, exports, tokens, audit, idle, compare, recommend,
-                   notifications):
+                   notifications, gaps):
         for blueprint in module.BLUEPRINTS:
             api.register_blueprint(blueprint)
     from api.pages import ui

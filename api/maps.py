@@ -76,6 +76,7 @@ class Marker:
     lat: float
     lon: float
     layer: str
+    tag: str = ""  # a short text drawn beside the mark, e.g. its rank
 
 
 @dataclass(frozen=True)
@@ -282,7 +283,10 @@ def _svg_points(drawing: HubMap, inline: bool, links: Mapping[str, str]) -> str:
             out.append(f'<g class="pt {_kind(place)}" data-id={quoteattr(place.id)}>{_shape(x, y, _kind(place))}'
                        f'<title>{escape(name)}</title></g>')
     for x, y, marker in drawing.markers:
-        out.append(f'<g class="pt marker" data-layer={quoteattr(marker.layer)}>{_shape(x, y, "marker")}'
+        tag = (f'<text x="{x + 8:.1f}" y="{y + 4:.1f}" font-size="12" font-weight="700" font-family="sans-serif" '
+               f'fill="#000" stroke="#fff" stroke-width="3" paint-order="stroke">{escape(marker.tag)}</text>'
+               if marker.tag else "")
+        out.append(f'<g class="pt marker" data-layer={quoteattr(marker.layer)}>{_shape(x, y, "marker")}{tag}'
                    f'<title>{escape(marker.layer)}: {escape(marker.label)}</title></g>')
     out.append("</g>")
     return "\n".join(out)

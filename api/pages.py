@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from api import hub_lead
 from api.auth import COOKIE, digest, principal, visible_round
 from api.context import db
+from api.gapmap import gap_markers
 from api.maps import Pairing, Place, build_map, legend_items, swatch, to_png, to_svg
 from api.visibility import for_viewer, orm_dict
 from api.wording import alternative_words, cost_words, distance_words, sorted_alternatives, weights
@@ -180,7 +181,7 @@ def review_view(round_: t.Round) -> dict[str, Any]:
     per_page = (len(shown) or 1) if number == "all" else PER_PAGE  # "all": one page, to print or search in
     pages = max(1, -(-len(shown) // per_page))
     page = 1 if number == "all" else min(int(number), pages)
-    drawing = build_map(*map_content(round_, rows))
+    drawing = build_map(*map_content(round_, rows), gap_markers(round_, request.args.get("gaps")))
     title = map_title(round_)
     names = partner_names(round_.hub_id)
     lead = hub_lead.panel(round_, rows, names) if hub_lead.leads(principal().role) else None
@@ -322,7 +323,7 @@ def round_map(round_id: int, fmt: str) -> Response:
     round_ = visible_round(round_id)
     if fmt not in ("svg", "png"):
         abort(404)
-    drawing = build_map(*map_content(round_, school_rows(round_)))
+    drawing = build_map(*map_content(round_, school_rows(round_)), gap_markers(round_, request.args.get("gaps")))
     title = map_title(round_)
     body: str | bytes
     if fmt == "svg":

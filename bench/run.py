@@ -1,7 +1,7 @@
 """Benchmark of hubmatch against its performance targets, with baselines measured in the same run.
 
     python bench/run.py [--quick] [--repeats N] [--profile]
-        [--only hubs,national,lsa,gap,queue,scale,compare,recommend,engaged,mail,page,imports]
+        [--only hubs,national,lsa,gap,queue,scale,compare,recommend,engaged,mail,page,imports,gaps]
 
 Prints aligned plain-text tables (medians over repeats; PASS/MISS beside each target, never an assertion) and writes
 bench/results.json. The machine is shared and noisy, so ratios are only taken between numbers of the same run.
@@ -22,6 +22,7 @@ from typing import Any
 import compare
 import engaged
 import gap
+import gaps
 import hubs
 import imports
 import lsa
@@ -34,7 +35,7 @@ import scale
 from common import BENCH, Config, Table, machine
 
 SECTIONS = ("hubs", "national", "lsa", "gap", "queue", "scale", "compare", "recommend", "engaged", "mail", "page",
-            "imports")
+            "imports", "gaps")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,9 +165,15 @@ def _imports(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     report["raw"]["imports"] = raw
 
 
+def _gaps(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+    table, raw = gaps.run(cfg)
+    _show(report, table)
+    report["raw"]["gaps"] = raw
+
+
 _SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue, "scale": _scale,
             "compare": _compare, "recommend": _recommend, "engaged": _engaged, "mail": _mail, "page": _page,
-            "imports": _imports}
+            "imports": _imports, "gaps": _gaps}
 
 
 if __name__ == "__main__":

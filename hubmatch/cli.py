@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from hubmatch import __version__, compare, recommend, transfer
+from hubmatch import __version__, compare, gaps, recommend, transfer
 from hubmatch.engaged import volunteers_line
 from hubmatch.overlap import load_while_importing
 from models import Problem, ProblemError, Solution, dump_solution, load_previous, load_problem
@@ -146,6 +146,7 @@ def _parser() -> argparse.ArgumentParser:
     hc.set_defaults(run=_hub_create)
     recommend.add_parser(sub)
     transfer.add_parser(sub)
+    gaps.add_parser(sub)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Place a postcode at its district's centroid when a record gives no coordinates.
+"""Place a postcode at its district's centroid when a record gives no coordinates; name the town nearest a point.
 
 A district centroid is a few kilometres from the real address, which is well inside any travel radius a hub uses,
 and the table ships with the package (CC0), so geocoding needs no network.
@@ -7,8 +7,11 @@ and the table ships with the package (CC0), so geocoding needs no network.
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
+
+import numpy as np
 
 
 def outcode(postcode: str) -> str:
@@ -51,3 +54,25 @@ def town(postcode: str | None) -> str | None:
     """The town of a postcode's district ("PR1 8JN" -> "Preston"), or None when the postcode or its district is
     unknown: what a message names of where a school is."""
     return towns().get(outcode(postcode)) if postcode else None
+
+
+@cache
+def _district_points() -> tuple[np.ndarray, tuple[str, ...]]:
+    """District centres as points on the unit sphere (chord order is great-circle order) and their towns."""
+    rows = districts()
+    lat = np.radians(np.array([r[2] for r in rows]))
+    lon = np.radians(np.array([r[3] for r in rows]))
+    xyz = np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+    return xyz, tuple(r[1] for r in rows)
+
+def nearest_towns(lat: Sequence[float], lon: Sequence[float]) -> list[str]:
+    """The town of the postcode district whose centre is nearest each point (one KD-tree query for all)."""
+    if not len(lat):
+        return []
+    from scipy.spatial import cKDTree
+
+    xyz, towns = _district_points()
+    phi, lam = np.radians(np.asarray(lat, dtype=np.float64)), np.radians(np.asarray(lon, dtype=np.float64))
+    points = np.column_stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
+    _, nearest = cKDTree(xyz).query(points)
+    return [towns[i] for i in np.atleast_1d(nearest)]

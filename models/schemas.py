@@ -57,6 +57,7 @@ MAX_PAGE = 1_000_000  # page numbers: (page - 1) * per_page stays far inside 64 
 MAX_PER_PAGE = 500  # records per page
 MAX_PROPOSALS_PER_PAGE = 1_000
 MAX_WAIT_S = 120  # ?wait= seconds for a solve
+MAX_GAP_PLACES = 20  # places per role a gap search lists (each one a re-solve)
 MAX_ID_LENGTH = 64
 MAX_NAME_LENGTH = 200
 MAX_POSTCODE_LENGTH = 16

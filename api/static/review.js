@@ -71,8 +71,12 @@
 
   window.hubmatchConfirm = confirmed; // the Hub Lead's panel asks with the same dialog
 
+  window.hubmatchRefreshMap = refreshParts; // the recruitment-gaps panel redraws the map with its layer
+
   async function refreshParts() {
     const params = new URLSearchParams({ show: root.dataset.show, page: root.dataset.page });
+    const gaps = document.getElementById("map-box").dataset.gaps; // a Hub Lead's recruitment layer stays drawn
+    if (gaps) params.set("gaps", gaps);
     try {
       const { data } = await call("GET", `/ui/rounds/${roundId}/live?${params}`);
       document.getElementById("summary").innerHTML = data.summary;

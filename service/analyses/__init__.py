@@ -19,6 +19,7 @@ from models.domain import Problem, Solution
 KINDS: dict[str, str] = {
     "recommend": "service.analyses.recommend",
     "compare": "service.analyses.compare",
+    "gaps": "service.analyses.gaps",
 }
 DEFAULT_TIME_LIMIT_S = 300.0
 

@@ -248,6 +248,7 @@ def _requests(w: World) -> list[tuple[str, str, Any, str]]:
         ("POST", f"/rounds/{r}/compare", {"policy": {"default_max_travel_km": 40}}, no_round),
         ("POST", f"/rounds/{r}/recommend", {"kind": "adviser", "record": {"id": "NEW", "company": "C9", "lat": 53.76,
                                                                          "lon": -2.7}}, no_round),
+        ("POST", f"/rounds/{r}/gaps", {}, no_round),
         ("POST", f"/rounds/{r}/publish", None, no_round),
         ("GET", f"/rounds/{r}/unmatched", None, no_round),
         ("GET", f"/rounds/{r}/idle", None, no_round),

@@ -36,6 +36,7 @@ API_PATHS = {
     "/rounds/{round_id}": {"get", "patch"},
     "/rounds/{round_id}/solve": {"post"},
     "/rounds/{round_id}/compare": {"post"},
+    "/rounds/{round_id}/gaps": {"post"},
     "/rounds/{round_id}/publish": {"post"},
     "/rounds/{round_id}/unmatched": {"get"},
     "/rounds/{round_id}/idle": {"get"},

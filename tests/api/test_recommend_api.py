@@ -11,8 +11,8 @@ from models.newcomers import load_newcomer
 from models.repository import round_problem, round_solution
 from models.store import transaction
 
-ANA = {"id": "NEW-ANA", "name": "Ana Patel", "company": "New Co", "postcode": "BB11", "capacity": 2}
-SCHOOL = {"id": "NEW-SCH", "name": "Padiham New Academy", "postcode": "BB12", "pct_fsm": 35}
+ANA = {"id": "NEW-ANA", "name": "Ana Patel", "company": "New Co", "postcode": "BB11 2DL", "capacity": 2}
+SCHOOL = {"id": "NEW-SCH", "name": "Padiham New Academy", "postcode": "BB12 7AU", "pct_fsm": 35}
 
 
 @pytest.fixture

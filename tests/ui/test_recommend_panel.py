@@ -13,7 +13,7 @@ from service.tasks import run_job
 
 NEWCOMER = {
     "kind": "adviser",
-    "record": {"id": "NEW-UI", "name": "Ana Patel", "company": "New Co", "postcode": "BB11", "capacity": 1},
+    "record": {"id": "NEW-UI", "name": "Ana Patel", "company": "New Co", "postcode": "BB11 2DL", "capacity": 1},
     "top": 2,
 }
 
@@ -64,7 +64,7 @@ def test_a_hub_lead_tries_a_newcomer_in_the_browser(served: Served) -> None:
         form.get_by_label("Id").fill("NEW-BROWSER")
         form.get_by_label("Name").fill("Ana Patel")
         form.get_by_label("Company").fill("New Co")
-        form.get_by_label("Postcode").fill("BB11")
+        form.get_by_label("Postcode").fill("BB11 2DL")
         form.get_by_label("Recommendations").fill("2")
         form.get_by_role("button", name="Find placements").click()
         run_job(_queued_recommend(factory), factory)
