@@ -19,7 +19,8 @@ from models import tables as t
 LEADS = ("hub_lead", "admin")
 AUDIT_ROWS = 100  # the newest decisions and events shown; the full log is the API's (paged)
 # The export formats the round's export serves, as a link's label; the spreadsheet joins when the export has it.
-EXPORTS = (("csv", "CSV for a spreadsheet"), ("json", "JSON"))
+EXPORTS = (("xlsx", "Excel workbook (pairings, unmatched, idle volunteers)"), ("csv", "CSV for a spreadsheet"),
+           ("json", "JSON"))
 POLICY_NUMBERS = {  # the policy's numbers a Hub Lead tunes before a solve, in the words of the page
     "default_max_travel_km": ("Travel radius (km) for advisers without their own", 1.0, 200.0, 0.5),
     "cornerstones_per_school": ("Cornerstone Employers per school", 0, 5, 1),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections import Counter
 from html import unescape
 
 import pytest
+from openpyxl import load_workbook
 from ui_harness import Served
 
 import fixtures
@@ -149,6 +151,10 @@ def test_only_hub_leads_and_admins_get_the_hub_leads_panel(served: Served) -> No
         page = signed_in(served, role).get(f"/ui/rounds/{served.round_id}").get_data(as_text=True)
         assert 'id="hub-lead"' in page and 'id="solve">Solve again</button>' in page
         assert f'href="/rounds/{served.round_id}/export?format=csv"' in page
+        link = f'/rounds/{served.round_id}/export?format=xlsx'
+        assert f'href="{link}"' in page
+        book = load_workbook(io.BytesIO(signed_in(served, role).get(link).get_data()))
+        assert book.sheetnames == ["Pairings", "Unmatched", "Idle volunteers"]
 
 
 def test_changes_since_last_term_list_each_schools_previous_and_new_partners(served: Served) -> None:
