@@ -16,6 +16,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +106,6 @@ def _national(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     report["raw"]["national"] = {"e2e": e2e, "baselines": baselines}
 
 
-def _lsa(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
-    table, raw = lsa.run(cfg)
-    _show(report, table)
-    report["raw"]["lsa"] = raw
-
-
 def _gap(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     detail, summary, runs = gap.run(cfg)
     _show(report, detail, summary)
@@ -125,55 +120,32 @@ def _queue(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     report["raw"]["queue"] = raw
 
 
-def _scale(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
-    table, raw = scale.run(cfg, tmp)
-    _show(report, table)
-    report["raw"]["scale"] = raw
-
-
 def _compare(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
     _show(report, compare.run(cfg))
 
 
-def _recommend(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
-    table, raw = recommend.run(cfg)
-    _show(report, table)
-    report["raw"]["recommend"] = raw
+# Sections whose module's ``run`` returns one table and the raw figures behind it (``with_tmp``: it also takes the
+# run's temporary folder).
+_TABLE_AND_RAW: dict[str, tuple[Callable[..., tuple[Table, Any]], bool]] = {
+    "lsa": (lsa.run, False), "scale": (scale.run, True), "recommend": (recommend.run, False), "engaged": (engaged.run, False),
+    "mail": (mail.run, False), "page": (page.run, False), "imports": (imports.run, True), "gaps": (gaps.run, False),
+}
 
 
-def _engaged(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
-    table, raw = engaged.run(cfg)
-    _show(report, table)
-    report["raw"]["engaged"] = raw
+def _table_and_raw(name: str) -> Callable[[Config, Path, dict[str, Any]], None]:
+    run, with_tmp = _TABLE_AND_RAW[name]
+
+    def section(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
+        table, raw = run(cfg, tmp) if with_tmp else run(cfg)
+        _show(report, table)
+        report["raw"][name] = raw
+
+    return section
 
 
-def _mail(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
-    table, raw = mail.run(cfg)
-    _show(report, table)
-    report["raw"]["mail"] = raw
-
-
-def _page(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
-    table, raw = page.run(cfg)
-    _show(report, table)
-    report["raw"]["page"] = raw
-
-
-def _imports(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
-    table, raw = imports.run(cfg, tmp)
-    _show(report, table)
-    report["raw"]["imports"] = raw
-
-
-def _gaps(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
-    table, raw = gaps.run(cfg)
-    _show(report, table)
-    report["raw"]["gaps"] = raw
-
-
-_SECTION = {"hubs": _hubs, "national": _national, "lsa": _lsa, "gap": _gap, "queue": _queue, "scale": _scale,
-            "compare": _compare, "recommend": _recommend, "engaged": _engaged, "mail": _mail, "page": _page,
-            "imports": _imports, "gaps": _gaps}
+_SECTION = {"hubs": _hubs, "national": _national, "gap": _gap, "queue": _queue, "compare": _compare,
+            **{name: _table_and_raw(name) for name in _TABLE_AND_RAW}}
+assert set(_SECTION) == set(SECTIONS), "every section runs, and only those"
 
 
 if __name__ == "__main__":
