@@ -127,8 +127,9 @@ def _compare(cfg: Config, tmp: Path, report: dict[str, Any]) -> None:
 # Sections whose module's ``run`` returns one table and the raw figures behind it (``with_tmp``: it also takes the
 # run's temporary folder).
 _TABLE_AND_RAW: dict[str, tuple[Callable[..., tuple[Table, Any]], bool]] = {
-    "lsa": (lsa.run, False), "scale": (scale.run, True), "recommend": (recommend.run, False), "engaged": (engaged.run, False),
-    "mail": (mail.run, False), "page": (page.run, False), "imports": (imports.run, True), "gaps": (gaps.run, False),
+    "lsa": (lsa.run, False), "scale": (scale.run, True), "recommend": (recommend.run, False),
+    "engaged": (engaged.run, False), "mail": (mail.run, False), "page": (page.run, False),
+    "imports": (imports.run, True), "gaps": (gaps.run, False),
 }
 
 
