@@ -5,7 +5,6 @@
   "use strict";
   const panel = document.querySelector("section.compare");
   if (!panel || !document.getElementById("compare-form")) return;
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const form = document.getElementById("compare-form");
   const stage = document.getElementById("compare-stage");
   const bar = document.getElementById("compare-progress");
@@ -18,20 +17,10 @@
     stage.className = isError ? "error" : "hint";
   }
 
-  async function api(url, options) {
-    const response = await fetch(url, { credentials: "same-origin", ...options });
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      const error = data.error || {};
-      const details = (error.details || []).map((d) => d.field ? `${d.field}: ${d.message}` : d.message);
-      throw new Error([error.message || response.statusText, ...details].join(" · "));
-    }
-    return data;
-  }
 
   async function fillRounds() {
     try {
-      const rounds = await api(`/hubs/${encodeURIComponent(panel.dataset.hub)}/rounds`);
+      const rounds = await window.hubmatchJobs.call("GET", `/hubs/${encodeURIComponent(panel.dataset.hub)}/rounds`);
       rounds.filter((r) => r.id !== roundId && r.solves > 0).forEach((r) => {
         const option = document.createElement("option");
         option.value = r.id;
@@ -88,15 +77,11 @@
     document.getElementById("compare-result").hidden = false;
   }
 
-  async function follow(job) {
-    while (job.state === "queued" || job.state === "running") {
-      bar.value = job.progress || 0;
-      say(job.state === "queued" ? "Waiting for a worker…" : (job.stage || "Working…"), false);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      job = await api(job.url);
-    }
-    if (job.state !== "succeeded") throw new Error(job.message || "The comparison failed.");
-    return job;
+  function follow(job) {
+    return window.hubmatchJobs.follow(job, (now) => {
+      bar.value = now.progress || 0;
+      say(window.hubmatchJobs.stage(now), false);
+    });
   }
 
   form.addEventListener("submit", async (event) => {
@@ -107,10 +92,7 @@
     bar.value = 0;
     say("Starting…", false);
     try {
-      const started = await api(`/rounds/${roundId}/compare?wait=20`, {
-        method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-        body: JSON.stringify(body),
-      });
+      const started = await window.hubmatchJobs.call("POST", `/rounds/${roundId}/compare?wait=20`, body);
       const job = await follow(started);
       render(job.result);
       say("Done.", false);

@@ -5,7 +5,6 @@
   "use strict";
   const panel = document.querySelector("section.gaps");
   if (!panel || !document.getElementById("gaps-form")) return;
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const form = document.getElementById("gaps-form");
   const stage = document.getElementById("gaps-stage");
   const bar = document.getElementById("gaps-progress");
@@ -18,16 +17,6 @@
     stage.className = isError ? "error" : "hint";
   }
 
-  async function api(url, options) {
-    const response = await fetch(url, { credentials: "same-origin", ...options });
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      const error = data.error || {};
-      const details = Object.entries((error.details || {}).json || {}).map(([f, m]) => `${f}: ${[].concat(m).join(" ")}`);
-      throw new Error([error.message || response.statusText, ...details].join(" · "));
-    }
-    return data;
-  }
 
   // Only the fields the Hub Lead filled in go in the request: the rest take the hub's and the policy's defaults.
   function request() {
@@ -71,15 +60,11 @@
     return wrap;
   }
 
-  async function follow(job) {
-    while (job.state === "queued" || job.state === "running") {
-      bar.value = job.progress || 0;
-      say(job.state === "queued" ? "Waiting for a worker…" : (job.stage || "Working…"), false);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      job = await api(job.url);
-    }
-    if (job.state !== "succeeded") throw new Error(job.message || "The search failed.");
-    return job;
+  function follow(job) {
+    return window.hubmatchJobs.follow(job, (now) => {
+      bar.value = now.progress || 0;
+      say(window.hubmatchJobs.stage(now), false);
+    });
   }
 
   function show(job) {
@@ -99,10 +84,7 @@
     bar.value = 0;
     say("Starting…", false);
     try {
-      const started = await api(`/rounds/${roundId}/gaps?wait=20`, {
-        method: "POST", headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-        body: JSON.stringify(request()),
-      });
+      const started = await window.hubmatchJobs.call("POST", `/rounds/${roundId}/gaps?wait=20`, request());
       show(await follow(started));
       say("Done.", false);
     } catch (err) {

@@ -6,8 +6,6 @@
   const form = document.getElementById("recommend-form");
   if (!form) return;
   const out = document.getElementById("recommend-result");
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
-  const headers = { "Content-Type": "application/json", "X-CSRF-Token": csrf };
 
   function el(tag, text, cls) {
     const node = document.createElement(tag);
@@ -46,24 +44,12 @@
     return { kind, record: rec, top: number("top") || 3 };
   }
 
-  async function json(response) {
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      const err = data.error || {};
-      const details = (err.details || []).map((d) => (d.field ? `${d.field}: ${d.message}` : d.message || JSON.stringify(d)));
-      throw new Error([err.message || response.statusText, ...details].join(" · "));
-    }
-    return data;
-  }
 
   async function finished(job) {
-    while (job.state === "queued" || job.state === "running") {
-      out.replaceChildren(el("p", `Working: ${job.stage || job.state}…`, "status"));
-      await new Promise((done) => setTimeout(done, 500));
-      job = await json(await fetch(job.url, { credentials: "same-origin" }));
-    }
-    if (job.state !== "succeeded") throw new Error(job.message || "the analysis failed");
-    return job.result;
+    const done = await window.hubmatchJobs.follow(job, (now) => {
+      out.replaceChildren(el("p", window.hubmatchJobs.stage(now), "status"));
+    });
+    return done.result;
   }
 
   function gain(r) {
@@ -109,10 +95,8 @@
     const button = form.querySelector('button[type="submit"]');
     button.disabled = true;
     try {
-      const response = await fetch(`/rounds/${form.dataset.round}/recommend?wait=20`, {
-        method: "POST", headers, body: JSON.stringify(record()), credentials: "same-origin",
-      });
-      render(await finished(await json(response)));
+      const started = await window.hubmatchJobs.call("POST", `/rounds/${form.dataset.round}/recommend?wait=20`, record());
+      render(await finished(started));
     } catch (err) {
       out.replaceChildren(el("p", `No placements: ${err.message}`, "status error"));
     } finally {
