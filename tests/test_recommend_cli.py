@@ -38,10 +38,11 @@ def test_recommend_prints_and_writes_the_chain(tmp_path: Path, capsys: pytest.Ca
     assert printed[:4] == [
         "newcomer adviser AP (Ana Patel)",
         "advisers: 1 recommendation(s), by augmenting paths from the current pairings, no re-solve",
-        f"  1. +1 school(s) covered, need +0.5, cost change {change:+.3f}",
+        f"  1. +1 school(s) covered, need +0.5, +1 volunteer(s) engaged, cost change {change:+.3f}",
         "     Ana Patel takes Burnley High; Burnley High's adviser Sam Jones moves to Padiham Green, which had none",
     ]
     [role] = written["roles"]
+    assert role["recommendations"][0]["partners_engaged"] == 1  # Ana as well as Sam Jones now has a school
     assert written["newcomer"] == {"kind": "adviser", "id": "AP"}
     assert [(c["school"], c["partner"]) for c in role["recommendations"][0]["added"]] == [("BH", "AP"), ("PG", "SJ")]
     # the full incremental re-solve with Ana added makes the same pairings

@@ -45,7 +45,7 @@ def test_import_and_export_through_the_service(service, caller, make_hub, solve_
     solve_now(round_id)
     out = tmp_path / "round.xlsx"
     assert main(["export", "--url", service, "--round", str(round_id), "-o", str(out)]) == 0
-    assert load_workbook(out).sheetnames == ["Pairings", "Unmatched"]
+    assert load_workbook(out).sheetnames == ["Pairings", "Unmatched", "Idle volunteers"]
     unmatched = lead.get(f"/rounds/{round_id}/unmatched").json
     assert load_workbook(out)["Unmatched"].max_row == 1 + len(unmatched) > 1
     csv_out = tmp_path / "pairings.csv"
