@@ -4,8 +4,8 @@ Rules per kind are masks over the candidate arrays (``matcher.candidates``): bui
 should cost about what it costs without. ``matcher.compare`` reads two solutions: it should cost a small fraction of
 the solves it compares. Each round is timed as it is and with a third of its schools made colleges (20 km; on the
 hub also two advisers each) and alternative providers (an "ap" skill required, 15 km). The national round keeps one
-adviser per school: with two, its lexicographic flow costs pass 64 bits and the MIP's flow seed refuses it, with or
-without kinds (``advisers_per_school: 2`` nationally fails the same way).
+adviser per school: with two, its lexicographic flow costs pass 64 bits and the round goes to the MIP, which takes
+minutes there.
 """
 
 from __future__ import annotations
