@@ -41,14 +41,14 @@ class Seeded:
     admin_token: str
 
 
-def backend_app(backend: str, tmp_dir: Any, suffix: str) -> Iterator[Flask]:
-    """A fresh app on ``backend`` (generator: disposes and drops its database afterwards)."""
+def backend_app(backend: str, tmp_dir: Any, suffix: str, **config: Any) -> Iterator[Flask]:
+    """A fresh app on ``backend`` with ``config`` (generator: disposes and drops its database afterwards)."""
     with contextlib.ExitStack() as stack:
         if backend == "sqlite":
             url = "sqlite:///" + str((tmp_dir / "hubmatch.sqlite").resolve())
         else:
             url = stack.enter_context(scratch_database(f"hubmatch_{suffix}"))
-        app = create_app({"DATABASE_URL": url})
+        app = create_app({"DATABASE_URL": url, **config})
         stack.callback(app.extensions["hubmatch.engine"].dispose)  # runs before the database is dropped
         yield app
 

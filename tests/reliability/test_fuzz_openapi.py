@@ -7,8 +7,9 @@ ones. Each answer must not be a 5xx (``not_a_server_error``), its status must be
 (``status_code_conformance``), and its body must match the declared schema (``response_schema_conformance``).
 
 The solve-starting operations (``POST /rounds/{round_id}/solve`` and ``POST /hubs/{hub_id}/waves``) are left
-out: each accepted call starts a worker process (~2 s of start-up and a CPU for the solve), so fuzzing them would
-spawn hundreds; ``tests/api/test_rounds_jobs.py`` covers them.
+out: no worker runs here, so the first accepted call would leave the seeded round solving and every later request
+on it a 409; ``tests/api/test_rounds_jobs.py`` covers them. The analyses (gaps, recommend, compare) are fuzzed:
+they leave their round as it is, and with ``SYNC_SOLVE_SECONDS`` tiny each accepted one answers 202 at once.
 
 The default run is bounded (``EXAMPLES`` per operation, SQLite, about a minute on two cores); the ``slow`` variant
 runs ``SLOW_EXAMPLES`` per operation on every backend. Each run prints its figures (operations, examples, failures).
@@ -44,7 +45,8 @@ CHECKS = [not_a_server_error, status_code_conformance, response_schema_conforman
 def fuzz_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     if request.param == "postgresql" and (problem := postgres_problem()):
         pytest.skip(f"PostgreSQL does not answer on 127.0.0.1:5432: {problem}")
-    yield from backend_app(request.param, tmp_path_factory.mktemp("fuzz"), "fuzz")
+    # no worker runs here: a job-starting request (an analysis) answers 202 at once instead of waiting its ?wait
+    yield from backend_app(request.param, tmp_path_factory.mktemp("fuzz"), "fuzz", SYNC_SOLVE_SECONDS=0.01)
 
 
 def known_parameters(label: str, seeded: Seeded) -> dict[str, Any]:
