@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from api.auth import principal, visible_hub, visible_round
 from api.context import db
-from api.visibility import for_viewer, orm_dict
+from api.visibility import IDLE_READERS, for_viewer, idle_partners, orm_dict
 from matcher.geo import haversine_km
 from models import tables as t
 from models.cells import csv_lines
@@ -263,21 +263,15 @@ def hub_unpaired_sheet(hub_id: str) -> SheetSpec:
     return SheetSpec("Without a partner", columns, rows)
 
 
-IDLE_READERS = ("admin", "hub_lead")  # as GET /rounds/{id}/idle: a Hub Lead's call list
-
-
 def round_idle_sheet(round_: t.Round) -> SheetSpec:
     """One row per willing volunteer the round gave no school, and why; empty for readers who are not the Hub
     Lead or an admin, like the idle list itself. The detail speaks in distance bands; admins also get the km."""
     rows: Iterable[dict[str, Any]] = ()
-    admin = sees_homes(principal().role)
     if principal().role in IDLE_READERS:
         partners = _partner_names(round_.hub_id)
-        found = db().scalars(select(t.IdlePartner).where(t.IdlePartner.round_id == round_.id)
-                             .order_by(t.IdlePartner.role, t.IdlePartner.partner_id))
-        rows = ({"partner_id": i.partner_id, "partner_name": partners.get(i.partner_id),
-                 "role": ROLE_TITLES.get(i.role, i.role), "reason": i.reason, "detail": i.detail,
-                 "km": i.distance_km if admin or i.role != "adviser" else None} for i in found)
+        found = sorted(idle_partners(round_.id), key=lambda i: (i["role"], i["partner_id"]))
+        rows = ({**i, "partner_name": partners.get(i["partner_id"]), "role": ROLE_TITLES.get(i["role"], i["role"]),
+                 "km": i["distance_km"]} for i in found)
     columns = (*PARTNER, Column("reason", "Reason", 18), Column("detail", "Why", 70),
                Column("km", "Nearest school (km)", 18))
     return SheetSpec("Idle volunteers", columns, rows)

@@ -12,16 +12,12 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
-from sqlalchemy import select
 
-from api.auth import principal, require, visible_round
-from api.context import db
-from models import tables as t
-from models.privacy import ADVISER, sees_homes
+from api.auth import require, visible_round
+from api.visibility import IDLE_READERS, idle_partners
 
 blp = Blueprint("idle", __name__, description="Willing volunteers the last solve gave no school, and why")
 BLUEPRINTS = [blp]
-READERS = ("admin", "hub_lead")
 REASON_WORDS = {
     "no_school_in_reach": "No school within travel distance",
     "blocked_by_rule": "Every school in reach ruled out",
@@ -52,30 +48,10 @@ class IdleSchema(Schema):
                                                              "adviser's area (models.privacy)"})
 
 
-def idle_view(row: t.IdlePartner, admin: bool) -> dict[str, Any]:
-    """One idle partner as the caller may read it."""
-    exact = admin or row.role != ADVISER
-    return {
-        "partner_id": row.partner_id,
-        "role": row.role,
-        "reason": row.reason,
-        "detail": row.detail,
-        "distance_km": row.distance_km if exact else None,
-        "distance_band": row.distance_band,
-    }
-
-
-def idle_partners(round_id: int) -> list[dict[str, Any]]:
-    """The round's idle partners as the caller may read them (the endpoint's and the page panel's one reader)."""
-    admin = sees_homes(principal().role)
-    rows = db().scalars(select(t.IdlePartner).where(t.IdlePartner.round_id == round_id).order_by(t.IdlePartner.id))
-    return [idle_view(row, admin) for row in rows]
-
-
 @blp.app_context_processor
 def _panel() -> dict[str, Any]:
     """What api/templates/panels/idle.html reads: the list (for a Hub Lead or an admin) and the reasons in words."""
-    return {"idle_partners": idle_partners, "idle_readers": READERS, "idle_reason_words": REASON_WORDS}
+    return {"idle_partners": idle_partners, "idle_readers": IDLE_READERS, "idle_reason_words": REASON_WORDS}
 
 
 @blp.route("/rounds/<int:round_id>/idle")

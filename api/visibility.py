@@ -14,7 +14,7 @@ from marshmallow import Schema, fields
 from sqlalchemy import select
 
 from api.auth import principal
-from api.context import reading
+from api.context import db, reading
 from matcher.geo import haversine_km
 from models import tables as t
 from models.domain import Policy
@@ -105,3 +105,19 @@ def _distance_scales(items: list[dict[str, Any]], hub_id: str) -> dict[str, floa
 def orm_dict(proposal: t.Proposal) -> dict[str, Any]:
     """An ORM proposal as the read path's dicts (for the views that decided and hold ORM objects)."""
     return {name: getattr(proposal, name) for name in FIELDS}
+
+
+IDLE_READERS = ("admin", "hub_lead")  # idle volunteers are a Hub Lead's call list, not every coordinator's
+
+
+def idle_partners(round_id: int) -> list[dict[str, Any]]:
+    """The round's idle partners as the caller may read them (the endpoint's, the panel's and the workbook's one
+    reader): an adviser's nearest school's exact distance is location data, for admins only."""
+    admin = sees_homes(principal().role)
+    rows = db().scalars(select(t.IdlePartner).where(t.IdlePartner.round_id == round_id).order_by(t.IdlePartner.id))
+    return [
+        {"partner_id": row.partner_id, "role": row.role, "reason": row.reason, "detail": row.detail,
+         "distance_km": row.distance_km if admin or row.role != ADVISER else None,
+         "distance_band": row.distance_band}
+        for row in rows
+    ]

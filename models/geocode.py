@@ -10,6 +10,7 @@ import csv
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import numpy as np
 
@@ -22,11 +23,7 @@ def outcode(postcode: str) -> str:
 
 @cache
 def _centroids() -> dict[str, tuple[float, float]]:
-    table = resources.files("models").joinpath("data/uk_outcodes.csv")
-    with table.open(encoding="utf-8") as handle:
-        return {
-            row["postcode"].upper(): (float(row["latitude"]), float(row["longitude"])) for row in csv.DictReader(handle)
-        }
+    return {code: (lat, lon) for code, _, lat, lon in districts()}
 
 
 def locate(postcode: str) -> tuple[float, float] | None:
@@ -56,23 +53,25 @@ def town(postcode: str | None) -> str | None:
     return towns().get(outcode(postcode)) if postcode else None
 
 
+def _unit(lat: Any, lon: Any) -> np.ndarray:
+    """Points on the unit sphere: chord order is great-circle order, so a KD-tree finds the nearest."""
+    phi, lam = np.radians(np.asarray(lat, dtype=np.float64)), np.radians(np.asarray(lon, dtype=np.float64))
+    return np.column_stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
+
+
 @cache
-def _district_points() -> tuple[np.ndarray, tuple[str, ...]]:
-    """District centres as points on the unit sphere (chord order is great-circle order) and their towns."""
+def _district_tree() -> tuple[Any, tuple[str, ...]]:
+    """A KD-tree over the district centres, built once, and their towns."""
+    from scipy.spatial import cKDTree
+
     rows = districts()
-    lat = np.radians(np.array([r[2] for r in rows]))
-    lon = np.radians(np.array([r[3] for r in rows]))
-    xyz = np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
-    return xyz, tuple(r[1] for r in rows)
+    return cKDTree(_unit([r[2] for r in rows], [r[3] for r in rows])), tuple(r[1] for r in rows)
+
 
 def nearest_towns(lat: Sequence[float], lon: Sequence[float]) -> list[str]:
     """The town of the postcode district whose centre is nearest each point (one KD-tree query for all)."""
     if not len(lat):
         return []
-    from scipy.spatial import cKDTree
-
-    xyz, towns = _district_points()
-    phi, lam = np.radians(np.asarray(lat, dtype=np.float64)), np.radians(np.asarray(lon, dtype=np.float64))
-    points = np.column_stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
-    _, nearest = cKDTree(xyz).query(points)
+    tree, towns = _district_tree()
+    _, nearest = tree.query(_unit(lat, lon))
     return [towns[i] for i in np.atleast_1d(nearest)]

@@ -98,13 +98,18 @@ def _most_engaged(inp: RoleInput, net: Network) -> int:
 
     A flow that is exact on the levels above and cheapest for its weights, and that engages this many partners,
     engages the most possible, and no cheaper choice engages as many: it is the lexicographic optimum."""
-    n_s = inp.graph.n_schools
-    caps = net.caps[: net.core].copy()
+    tails, heads, caps = sourced_core(inp, net)
     caps[net.rest] = 0
-    source = net.n_nodes
-    tails = np.concatenate([net.tails[: net.core], np.full(n_s, source)]).astype(np.int32)
+    return _max_flow_value(tails, heads, caps, net.n_nodes, net.n_nodes - 1)
+
+
+def sourced_core(inp: RoleInput, net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The network's pair, partner and company arcs, then an arc from a source (node ``n_nodes``) to each school
+    carrying its open slots, as (tails, heads, capacities): the network of a maximum flow without bypass arcs."""
+    n_s = inp.graph.n_schools
+    tails = np.concatenate([net.tails[: net.core], np.full(n_s, net.n_nodes)]).astype(np.int32)
     heads = np.concatenate([net.heads[: net.core], np.arange(n_s)]).astype(np.int32)
-    return _max_flow_value(tails, heads, np.concatenate([caps, inp.values.open_slots]), source, net.n_nodes - 1)
+    return tails, heads, np.concatenate([net.caps[: net.core], inp.values.open_slots])
 
 
 @dataclass(frozen=True)
@@ -134,9 +139,7 @@ def _max_flow(inp: RoleInput, net: Network, units: LevelUnits) -> np.ndarray | N
     v = inp.values
     n_s, total = inp.graph.n_schools, int(v.open_slots.sum())
     source = net.n_nodes
-    tails = np.concatenate([net.tails[: net.core], np.full(n_s, source)]).astype(np.int32)
-    heads = np.concatenate([net.heads[: net.core], np.arange(n_s)]).astype(np.int32)
-    caps = np.concatenate([net.caps[: net.core], v.open_slots])
+    tails, heads, caps = sourced_core(inp, net)
     fills_all = _may_fill_all(inp, total) and _max_flow_value(tails, heads, caps, source, net.n_nodes - 1) == total
     need = np.zeros(n_s, dtype=np.int64) if fills_all else -v.need_level * units.slot
     flow = min_cost_flow.SimpleMinCostFlow()

@@ -16,7 +16,7 @@ from ortools.graph.python import min_cost_flow
 
 from matcher.objective import LevelUnits
 from matcher.solvers.base import RoleInput, SolverUnsuitable
-from matcher.solvers.flow import lexicographic_network, solve_flow
+from matcher.solvers.flow import lexicographic_network, solve_flow, sourced_core
 
 
 def seed(inp: RoleInput) -> np.ndarray:
@@ -38,10 +38,7 @@ def cheapest_max_flow(inp: RoleInput) -> np.ndarray:
     costs = np.zeros(net.core + n_s, dtype=np.int64)
     costs[:n_pair] = net.costs[:n_pair]
     flow = min_cost_flow.SimpleMinCostFlow()
-    flow.add_arcs_with_capacity_and_unit_cost(
-        np.concatenate([net.tails[: net.core], np.full(n_s, source)]).astype(np.int32),
-        np.concatenate([net.heads[: net.core], np.arange(n_s)]).astype(np.int32),
-        np.concatenate([net.caps[: net.core], inp.values.open_slots]), costs)
+    flow.add_arcs_with_capacity_and_unit_cost(*sourced_core(inp, net), costs)
     flow.set_node_supply(source, total)
     flow.set_node_supply(net.n_nodes - 1, -total)
     if flow.solve_max_flow_with_min_cost() != flow.OPTIMAL:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from browser_kit import ARTIFACTS, FLAGS, chromium
+from browser_kit import ARTIFACTS, FLAGS, chromium, sign_in
 from test_pages import signed_in
 from ui_harness import Served
 from workers import worker_process
@@ -31,10 +31,7 @@ def test_a_hub_lead_finds_where_to_recruit_in_the_browser(served: Served) -> Non
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=executable, args=FLAGS)
             page = browser.new_page(viewport={"width": 1366, "height": 900})
-            page.goto(f"{served.url}/ui/rounds/{served.round_id}")
-            page.fill("#token", served.tokens["hub_lead"])
-            page.keyboard.press("Enter")
-            page.wait_for_url(f"**/ui/rounds/{served.round_id}")
+            sign_in(page, served.url, served.tokens["hub_lead"], f"/ui/rounds/{served.round_id}")
             page.select_option("#gaps-role", "adviser")
             page.get_by_label("Travel radius in km (empty: the policy's)").fill("20")
             page.get_by_role("button", name="Find places").click()

@@ -48,7 +48,7 @@ def test_the_panels_request_is_answered_with_placements_and_their_chains(served:
 def test_a_hub_lead_tries_a_newcomer_in_the_browser(served: Served) -> None:
     """The form posts the newcomer, the job runs (here, in this process), and the page lists the placements."""
     playwright = pytest.importorskip("playwright.sync_api")
-    from browser_kit import ARTIFACTS, FLAGS, chromium
+    from browser_kit import ARTIFACTS, FLAGS, chromium, sign_in
 
     executable = chromium()
     factory = served.app.extensions["hubmatch.sessions"]  # type: ignore[attr-defined]
@@ -56,10 +56,7 @@ def test_a_hub_lead_tries_a_newcomer_in_the_browser(served: Served) -> None:
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=FLAGS)
         page = browser.new_page(viewport={"width": 1366, "height": 900})
-        page.goto(f"{served.url}/ui/rounds/{served.round_id}")
-        page.fill("#token", served.tokens["hub_lead"])
-        page.keyboard.press("Enter")
-        page.wait_for_url(f"**/ui/rounds/{served.round_id}")
+        sign_in(page, served.url, served.tokens["hub_lead"], f"/ui/rounds/{served.round_id}")
         form = page.locator("#recommend-form")
         form.get_by_label("Id").fill("NEW-BROWSER")
         form.get_by_label("Name").fill("Ana Patel")
