@@ -75,7 +75,7 @@ def alternatives(inp: RoleInput, chosen: np.ndarray, k: int) -> dict[int, list[d
     rows = np.flatnonzero(chosen)
     if not len(rows) or k <= 0:
         return {}
-    order = _by_school_and_cost(g.school, units)
+    order = inp.by_school_and_cost
     order = order[~chosen[order]]
     starts = np.searchsorted(g.school[order], np.arange(g.n_schools + 1))
     school = g.school[rows]
@@ -99,18 +99,6 @@ def alternatives(inp: RoleInput, chosen: np.ndarray, k: int) -> dict[int, list[d
     for c, partner, delta, km, is_full in listed:
         out[c].append({"partner": partner, "cost_delta": delta, "distance_km": km, "full": is_full})
     return out
-
-
-def _by_school_and_cost(school: np.ndarray, units: np.ndarray) -> np.ndarray:
-    """Candidate order by school, then cost, then position: one stable sort of a combined integer key (three
-    times faster than ``np.lexsort`` on the two columns)."""
-    if not len(units):
-        return np.zeros(0, dtype=np.int64)
-    low = int(units.min())
-    span = int(units.max()) - low + 1
-    if span * (int(school.max()) + 1) >= 2**62:
-        return np.lexsort((units, school))
-    return np.argsort(school.astype(np.int64) * span + (units - low), kind="stable")
 
 
 def unmatched(problem: Problem, inp: RoleInput, chosen: np.ndarray, proven: bool) -> list[Unmatched]:
