@@ -289,14 +289,14 @@ def test_staged_levels_rank_every_feasible_choice_as_the_objective_does(seed: in
 @pytest.mark.parametrize("seed", range(40))
 def test_the_counting_shortcut_never_skips_a_round_that_can_fill_every_slot(seed: int) -> None:
     """``_may_fill_all`` may only say no when the maximum flow agrees that some open slot must stay open."""
-    from matcher.solvers.flow import _max_flow_value, _may_fill_all, lexicographic_network
+    from matcher.solvers.flow import _may_fill_all, lexicographic_network, sourced_core
+    from matcher.solvers.pricing import NetworkSolver
 
     problem = load_problem(random_document(seed))
     for role in ROLES:
         inp = role_input(problem, role)
-        net, v, n_s = lexicographic_network(inp), inp.values, inp.graph.n_schools
-        total, source = int(v.open_slots.sum()), net.n_nodes
-        tails = np.r_[net.tails[: net.core], np.full(n_s, source)].astype(np.int32)
-        heads = np.r_[net.heads[: net.core], np.arange(n_s)].astype(np.int32)
-        filled = _max_flow_value(tails, heads, np.r_[net.caps[: net.core], v.open_slots], source, source - 1)
+        net, total = lexicographic_network(inp), int(inp.values.open_slots.sum())
+        tails, heads, caps = sourced_core(inp, net)
+        whole = NetworkSolver(tails, heads, caps, net.n_nodes + 1, len(net.free), "off", np.zeros(0, dtype=bool))
+        filled = whole.max_flow(net.n_nodes, net.n_nodes - 1, caps)
         assert _may_fill_all(inp, total) or filled < total, (seed, role)

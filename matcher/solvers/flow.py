@@ -12,19 +12,24 @@ beforehand.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from ortools.graph.python import max_flow, min_cost_flow
 
 from matcher.objective import LevelUnits
 from matcher.solvers.base import RoleInput, RoleResult, SolverUnsuitable, result
+from matcher.solvers.pricing import FlowFailed, NetworkSolver, cheapest_pairs
+
+PRICING = "max_flow"  # what bench/run.py --only scale measured fastest on national rounds (see NetworkSolver)
+CHEAPEST = 16  # candidates of each school and of each partner a solve priced throughout starts from
 
 _INT64_HEADROOM = 2**62
 
 
-def solve_flow(inp: RoleInput, time_limit_s: float | None = None) -> RoleResult:
+def solve_flow(inp: RoleInput, time_limit_s: float | None = None, pricing: str = PRICING) -> RoleResult:
     """The proven-optimal choice for a role whose pairs each use one unit of capacity.
 
     The cheapest maximum flow, with each school's need as a negative cost on its supply arc, is the lexicographic
@@ -35,15 +40,19 @@ def solve_flow(inp: RoleInput, time_limit_s: float | None = None) -> RoleResult:
     Volunteers engaged: the flow is solved first with a small trial engagement unit (exact on every level above
     engagement, and cheaper for cost scaling than the proven unit); when it engages as many partners as any
     matching can (``_most_engaged``) it is the lexicographic optimum, else the proven unit solves it again.
+
+    ``pricing`` says which solves run on a growing subset of the pair arcs (``matcher.solvers.pricing``): the
+    answer is the same, only the time differs.
     """
     units = inp.units
     trial = units.with_engaged(units.trial) if units.trial < units.engaged else units
     n_nodes = check_flow(inp, trial)
     started = time.perf_counter()
-    flows, net = _solve(inp, trial)
-    if trial != units and not _engages_the_most(inp, net, flows):
+    chosen_arcs = np.zeros(len(inp.free), dtype=bool)  # where pricing starts: shared by every solve below
+    flows, net = _solve(inp, trial, pricing, chosen_arcs)
+    if trial != units and not _engages_the_most(inp, net, flows, pricing, chosen_arcs):
         _check_range(inp, units, n_nodes)
-        flows, net = _solve(inp, units)
+        flows, net = _solve(inp, units, pricing, chosen_arcs)
     chosen = np.zeros(inp.graph.size, dtype=bool)
     chosen[net.free] = flows > 0
     return result(inp, chosen, "optimal", None, "flow", time.perf_counter() - started)
@@ -70,21 +79,33 @@ def _check_range(inp: RoleInput, units: LevelUnits, n_nodes: int) -> None:
         raise SolverUnsuitable("the lexicographic costs would overflow 64-bit flow arithmetic")
 
 
-def _solve(inp: RoleInput, units: LevelUnits) -> tuple[np.ndarray, Network]:
+def _solve(inp: RoleInput, units: LevelUnits, pricing: str, chosen: np.ndarray) -> tuple[np.ndarray, Network]:
     """Pair flows of the cheapest flow under these weights: exact on the levels above engagement whatever the
     engagement unit, and the lexicographic optimum with the proven one (``matcher.objective.level_units``)."""
     net = lexicographic_network(inp, units)
-    flows = _max_flow(inp, net, units)
-    return (_lexicographic(inp, net) if flows is None else flows), net
+    if not chosen.any():
+        chosen |= _cheapest(inp, net)
+    flows = _max_flow(inp, net, units, pricing, chosen)
+    return (_lexicographic(inp, net, pricing, chosen) if flows is None else flows), net
 
 
-def _engages_the_most(inp: RoleInput, net: Network, flows: np.ndarray) -> bool:
+def _cheapest(inp: RoleInput, net: Network) -> np.ndarray:
+    """The pair arcs a priced solve starts from: each school's and each partner's cheapest free candidates."""
+    position = np.full(inp.graph.size, -1, dtype=np.int64)
+    position[net.free] = np.arange(len(net.free))
+    by_school = position[inp.by_school_and_cost]
+    g = inp.graph
+    return cheapest_pairs(by_school[by_school >= 0], g.school[net.free], g.partner[net.free],
+                          inp.costs.units[net.free], g.n_schools, g.partners.size, CHEAPEST)
+
+
+def _engages_the_most(inp: RoleInput, net: Network, flows: np.ndarray, pricing: str, chosen: np.ndarray) -> bool:
     """Whether the flows engage as many partners as any matching could: every engageable partner or every open
     slot (counting alone), else as many as a maximum flow through the first units (``_most_engaged``)."""
     engaged = _engaged(inp, net, flows)
     if engaged >= min(int(inp.engageable().sum()), int(inp.values.open_slots.sum())):
         return True
-    return engaged >= _most_engaged(inp, net)
+    return engaged >= _most_engaged(inp, net, pricing, chosen | (flows > 0))
 
 
 def _engaged(inp: RoleInput, net: Network, flows: np.ndarray) -> int:
@@ -93,14 +114,16 @@ def _engaged(inp: RoleInput, net: Network, flows: np.ndarray) -> int:
     return int((used & inp.engageable()).sum())
 
 
-def _most_engaged(inp: RoleInput, net: Network) -> int:
+def _most_engaged(inp: RoleInput, net: Network, pricing: str, chosen: np.ndarray) -> int:
     """An upper bound on the partners any matching can engage: a maximum flow through the first units alone.
 
     A flow that is exact on the levels above and cheapest for its weights, and that engages this many partners,
-    engages the most possible, and no cheaper choice engages as many: it is the lexicographic optimum."""
+    engages the most possible, and no cheaper choice engages as many: it is the lexicographic optimum. Priced, it
+    starts from the pairs the flow chose, which already carry nearly all of it."""
     tails, heads, caps = sourced_core(inp, net)
     caps[net.rest] = 0
-    return _max_flow_value(tails, heads, caps, net.n_nodes, net.n_nodes - 1)
+    solver = NetworkSolver(tails, heads, caps, net.n_nodes + 1, len(net.free), pricing, chosen.copy())
+    return solver.max_flow(net.n_nodes, net.n_nodes - 1, caps)
 
 
 def sourced_core(inp: RoleInput, net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -127,29 +150,33 @@ class Network:
     rest: slice
 
 
-def _max_flow(inp: RoleInput, net: Network, units: LevelUnits) -> np.ndarray | None:
+def _max_flow(
+    inp: RoleInput, net: Network, units: LevelUnits, pricing: str, chosen: np.ndarray
+) -> np.ndarray | None:
     """Pair flows of the cheapest maximum flow (need first, then engagement, then cost), or None when it may not
     be lexicographic.
 
-    A plain maximum flow comes first (a twentieth of the cost): when it fills every open slot, every school's need
-    is met whatever the choice, so the need costs, which are millions of times larger than the pair costs and slow
-    cost scaling down 2.5-fold, are left out of the min-cost flow that follows. Between maximum flows a residual
-    cycle changes need, engagement and cost by the bounds of ``level_units``, so its weights keep this exact.
+    When counting allows it, the flow is first asked to fill every open slot with need left out of the costs:
+    OR-Tools checks that supply is feasible (a maximum flow) before it scales costs, so a round that can fill every
+    slot pays for one maximum flow, and its need costs, which are millions of times larger than the pair costs and
+    slow cost scaling down 2.5-fold, are never added (whatever the choice, every school's need is then met). A
+    round that cannot fill every slot takes the need costs. Between maximum flows a residual cycle changes need,
+    engagement and cost by the bounds of ``level_units``, so its weights keep this exact.
     """
     v = inp.values
     n_s, total = inp.graph.n_schools, int(v.open_slots.sum())
-    source = net.n_nodes
+    source, sink = net.n_nodes, net.n_nodes - 1
     tails, heads, caps = sourced_core(inp, net)
-    fills_all = _may_fill_all(inp, total) and _max_flow_value(tails, heads, caps, source, net.n_nodes - 1) == total
-    need = np.zeros(n_s, dtype=np.int64) if fills_all else -v.need_level * units.slot
-    flow = min_cost_flow.SimpleMinCostFlow()
-    flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, np.concatenate([net.costs[: net.core], need]))
-    flow.set_node_supply(source, total)
-    flow.set_node_supply(net.n_nodes - 1, -total)
-    _check(inp, flow, flow.solve() if fills_all else flow.solve_max_flow_with_min_cost())
-    if flow.maximum_flow() < total and int(v.open_slots.max(initial=0)) > 1:
-        return None
-    return flow.flows(np.arange(len(net.free), dtype=np.int32))
+    costs = np.concatenate([net.costs[: net.core], np.zeros(n_s, dtype=np.int64)])
+    solver = NetworkSolver(tails, heads, caps, net.n_nodes + 1, len(net.free), pricing, chosen)
+    with _named(inp):
+        flows = solver.fill_all(costs, source, sink, total) if _may_fill_all(inp, total) else None
+        if flows is None:
+            costs[net.core :] = -v.need_level * units.slot
+            flows, filled = solver.max_flow_min_cost(costs, source, sink, total)
+            if filled < total and int(v.open_slots.max(initial=0)) > 1:
+                return None
+    return flows[: len(net.free)]
 
 
 def _may_fill_all(inp: RoleInput, total: int) -> bool:
@@ -167,25 +194,14 @@ def _may_fill_all(inp: RoleInput, total: int) -> bool:
     return float(partner_room.sum()) >= total
 
 
-def _max_flow_value(tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, source: int, sink: int) -> int:
-    """How many open slots can be filled at all (OR-Tools push-relabel maximum flow)."""
-    flow = max_flow.SimpleMaxFlow()
-    flow.add_arcs_with_capacity(tails, heads, caps)
-    if flow.solve(source, sink) != flow.OPTIMAL:
-        raise RuntimeError("maximum flow did not solve")
-    return int(flow.optimal_flow())
-
-
-def _lexicographic(inp: RoleInput, net: Network) -> np.ndarray:
+def _lexicographic(inp: RoleInput, net: Network, pricing: str, chosen: np.ndarray) -> np.ndarray:
     """Pair flows of the cheapest flow through the network with bypass arcs: the lexicographic optimum."""
-    flow = min_cost_flow.SimpleMinCostFlow()
-    flow.add_arcs_with_capacity_and_unit_cost(net.tails, net.heads, net.caps, net.costs)
     supplies = np.zeros(net.n_nodes, dtype=np.int64)
     supplies[: inp.graph.n_schools] = inp.values.open_slots
     supplies[-1] = -int(inp.values.open_slots.sum())
-    flow.set_nodes_supplies(np.arange(net.n_nodes, dtype=np.int32), supplies)
-    _check(inp, flow, flow.solve())
-    return flow.flows(np.arange(len(net.free), dtype=np.int32))
+    solver = NetworkSolver(net.tails, net.heads, net.caps, net.n_nodes, len(net.free), pricing, chosen)
+    with _named(inp):
+        return solver.min_cost(net.costs, supplies)[: len(net.free)]
 
 
 def _check_capacities(inp: RoleInput, n_nodes: int) -> None:
@@ -198,16 +214,20 @@ def _check_capacities(inp: RoleInput, n_nodes: int) -> None:
         raise ValueError(f"The capacity of {_role_name(inp)} {named} is too large for the min-cost flow.")
 
 
-def _check(inp: RoleInput, flow: min_cost_flow.SimpleMinCostFlow, status: object) -> None:
+@contextlib.contextmanager
+def _named(inp: RoleInput) -> Iterator[None]:
     """A flow that did not solve names its role and the partner with the most capacity left, the first suspect."""
-    if status != flow.OPTIMAL:
+    try:
+        yield
+    except FlowFailed as err:
         capacity = inp.capacity_left()
         suspect = (
             f"; largest capacity: {inp.graph.partners.ids[int(np.argmax(capacity))]!r} ({float(capacity.max()):g})"
             if capacity.size
             else ""
         )
-        raise RuntimeError(f"min-cost flow of the {_role_name(inp)}s ended with status {status!r}{suspect}")
+        role = _role_name(inp)
+        raise RuntimeError(f"min-cost flow of the {role}s ended with status {err.status!r}{suspect}") from None
 
 
 def _role_name(inp: RoleInput) -> str:
