@@ -26,9 +26,9 @@ class RoleInput:
     distinct_sectors: bool = False
     engage: bool = True
 
-    @property
+    @cached_property
     def free(self) -> np.ndarray:
-        """Positions of the candidates a solver decides (locked ones are already in)."""
+        """Positions of the candidates a solver decides (locked ones are already in), computed once."""
         return np.flatnonzero(~self.graph.locked)
 
     def capacity_left(self) -> np.ndarray:

@@ -83,7 +83,7 @@ def _solve(inp: RoleInput, units: LevelUnits, pricing: str, chosen: np.ndarray) 
     """Pair flows of the cheapest flow under these weights: exact on the levels above engagement whatever the
     engagement unit, and the lexicographic optimum with the proven one (``matcher.objective.level_units``)."""
     net = lexicographic_network(inp, units)
-    if not chosen.any():
+    if pricing == "all" and not chosen.any():
         chosen |= _cheapest(inp, net)
     flows = _max_flow(inp, net, units, pricing, chosen)
     return (_lexicographic(inp, net, pricing, chosen) if flows is None else flows), net
@@ -262,6 +262,9 @@ def lexicographic_network(inp: RoleInput, units: LevelUnits | None = None) -> Ne
         (first_schools, np.full(len(first_schools), sink), np.ones(len(first_schools)), v.first[first_schools] * unit),
         (schools, np.full(n_s, sink), v.open_slots - v.first_open, v.extra * unit),
     ]
-    tails, heads, caps, costs = (np.concatenate([p[k] for p in parts]).astype(np.int64) for k in range(4))
+    tails, heads, caps, costs = (
+        np.concatenate([p[k] for p in parts], dtype=dtype, casting="unsafe")
+        for k, dtype in enumerate((np.int32, np.int32, np.int64, np.int64))
+    )
     rest = slice(len(free) + n_p, len(free) + 2 * n_p)
-    return Network(tails.astype(np.int32), heads.astype(np.int32), caps, costs, sink + 1, core, free, rest)
+    return Network(tails, heads, caps, costs, sink + 1, core, free, rest)
