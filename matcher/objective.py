@@ -89,6 +89,14 @@ class LevelUnits:
     k: int = 1
     trial: int = 0
 
+    @property
+    def need_trial(self) -> int:
+        """A much smaller slot unit worth trying first where need decides who stays uncovered: one engagement and
+        ``trial`` stand in for ``k`` engagements and ``reach``, the bounds on what one cycle can change that make
+        ``slot`` so large (under a company cap, ``k`` is the number of companies); ``matcher.solvers.flow`` checks
+        the result."""
+        return self.engaged + self.trial + 1
+
     def with_engaged(self, engaged: int) -> LevelUnits:
         """The same levels with another engagement unit, the slot unit just above what it can add."""
         return replace(self, engaged=engaged, slot=self.k * engaged + self.reach + 1)

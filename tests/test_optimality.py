@@ -300,3 +300,22 @@ def test_the_counting_shortcut_never_skips_a_round_that_can_fill_every_slot(seed
         whole = NetworkSolver(tails, heads, caps, net.n_nodes + 1, len(net.free), "off", np.zeros(0, dtype=bool))
         filled = whole.max_flow(net.n_nodes, net.n_nodes - 1, caps)
         assert _may_fill_all(inp, total) or filled < total, (seed, role)
+
+
+def test_a_need_trial_too_small_to_be_right_is_caught_and_solved_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the need trial's unit at 2, the trial flow often leaves a needier school uncovered to save cost: the
+    exchange check must refuse every such flow (the brute force agrees with the result), and must refuse some."""
+    from matcher.objective import LevelUnits
+    from matcher.solvers import flow
+
+    verdicts: list[bool] = []
+    check_need = flow._meets_the_most_need
+
+    def counted(*args: object) -> bool:
+        verdicts.append(check_need(*args))  # type: ignore[arg-type]
+        return verdicts[-1]
+
+    monkeypatch.setattr(LevelUnits, "need_trial", property(lambda self: 2))
+    monkeypatch.setattr(flow, "_meets_the_most_need", counted)
+    assert failures("flow", SEEDS, False, need_proof=True) == []
+    assert verdicts.count(False) > 0 and verdicts.count(True) > 0, verdicts

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from matcher.objective import LevelUnits
+from matcher.residual import UNREACHED, Residual
 from matcher.solvers.base import RoleInput, RoleResult, SolverUnsuitable, result
 from matcher.solvers.pricing import FlowFailed, NetworkSolver, cheapest_pairs
 
@@ -83,20 +84,26 @@ def _solve(inp: RoleInput, units: LevelUnits, pricing: str, chosen: np.ndarray) 
     """Pair flows of the cheapest flow under these weights: exact on the levels above engagement whatever the
     engagement unit, and the lexicographic optimum with the proven one (``matcher.objective.level_units``)."""
     net = lexicographic_network(inp, units)
-    if pricing == "all" and not chosen.any():
-        chosen |= _cheapest(inp, net)
+    if pricing != "off" and not chosen.any():
+        chosen |= _cheapest(inp, net, by_partner=pricing == "all")
     flows = _max_flow(inp, net, units, pricing, chosen)
     return (_lexicographic(inp, net, pricing, chosen) if flows is None else flows), net
 
 
-def _cheapest(inp: RoleInput, net: Network) -> np.ndarray:
-    """The pair arcs a priced solve starts from: each school's and each partner's cheapest free candidates."""
-    position = np.full(inp.graph.size, -1, dtype=np.int64)
-    position[net.free] = np.arange(len(net.free))
-    by_school = position[inp.by_school_and_cost]
+def _cheapest(inp: RoleInput, net: Network, by_partner: bool) -> np.ndarray:
+    """The pair arcs a priced solve starts from: each school's cheapest free candidates (from the order the
+    explanations use too) and, for a solve priced throughout, each partner's."""
     g = inp.graph
-    return cheapest_pairs(by_school[by_school >= 0], g.school[net.free], g.partner[net.free],
-                          inp.costs.units[net.free], g.n_schools, g.partners.size, CHEAPEST)
+    if g.locked.any():
+        position = np.full(g.size, -1, dtype=np.int64)
+        position[net.free] = np.arange(len(net.free))
+        by_school = position[inp.by_school_and_cost]
+        by_school = by_school[by_school >= 0]
+    else:
+        by_school = inp.by_school_and_cost  # every candidate is free: positions are arc numbers
+    partner = g.partner[net.free] if by_partner else None
+    return cheapest_pairs(by_school, g.school[net.free], partner, inp.costs.units[net.free], g.n_schools,
+                          g.partners.size, CHEAPEST)
 
 
 def _engages_the_most(inp: RoleInput, net: Network, flows: np.ndarray, pricing: str, chosen: np.ndarray) -> bool:
@@ -169,14 +176,53 @@ def _max_flow(
     tails, heads, caps = sourced_core(inp, net)
     costs = np.concatenate([net.costs[: net.core], np.zeros(n_s, dtype=np.int64)])
     solver = NetworkSolver(tails, heads, caps, net.n_nodes + 1, len(net.free), pricing, chosen)
+    one_slot = int(v.open_slots.max(initial=0)) <= 1
     with _named(inp):
         flows = solver.fill_all(costs, source, sink, total) if _may_fill_all(inp, total) else None
+        if flows is None and one_slot and units.need_trial < units.slot:
+            costs[net.core :] = -v.need_level * units.need_trial
+            flows, _ = solver.max_flow_min_cost(costs, source, sink, total)
+            if not _meets_the_most_need(inp, net, tails, heads, caps, flows):
+                flows = None
         if flows is None:
             costs[net.core :] = -v.need_level * units.slot
             flows, filled = solver.max_flow_min_cost(costs, source, sink, total)
-            if filled < total and int(v.open_slots.max(initial=0)) > 1:
+            if filled < total and not one_slot:
                 return None
     return flows[: len(net.free)]
+
+
+def _meets_the_most_need(
+    inp: RoleInput, net: Network, tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, flows: np.ndarray
+) -> bool:
+    """Whether a maximum flow of the sourced network covers as much need as any maximum flow can, where every
+    school has one open slot at most.
+
+    The sets of schools one flow can cover together are the independent sets of a matroid, and a maximum flow's
+    covered schools are a basis. A basis has the most need exactly when no single exchange gains: no uncovered
+    school u reaches, in the flow's residual network (never through the source), a covered school less needy than
+    itself, whose place it could take. One label-correcting pass from a root joined
+    to each uncovered school at minus its need gives every covered school the largest need that can reach it.
+    """
+    n_s, v = inp.graph.n_schools, inp.values
+    source_arcs = np.arange(len(tails) - n_s, len(tails))  # sourced_core puts them last, school by school
+    covered = flows[source_arcs] > 0
+    uncovered = np.flatnonzero((v.open_slots > 0) & ~covered)
+    need = v.need_level
+    if not uncovered.size or not covered.any() or need[uncovered].max() <= need[covered].min():
+        return True
+    root = net.n_nodes + 1
+    residual = Residual.of(
+        root + 1,
+        np.concatenate([tails, np.full(len(uncovered), root)]),
+        np.concatenate([heads, uncovered]),
+        np.concatenate([caps, np.ones(len(uncovered), dtype=np.int64)]),
+        np.concatenate([np.zeros(len(tails), dtype=np.int64), -need[uncovered]]),
+        np.concatenate([flows, np.zeros(len(uncovered), dtype=np.int64)]),
+    )
+    dist, _ = residual.shortest(root, np.concatenate([2 * source_arcs, 2 * source_arcs + 1]))
+    reaching = np.where(dist[:n_s] < UNREACHED, -dist[:n_s], -1)  # the largest need that reaches each school
+    return not np.any(covered & (reaching > need))
 
 
 def _may_fill_all(inp: RoleInput, total: int) -> bool:

@@ -102,14 +102,16 @@ def _potentials(
     return dist[:n_nodes]
 
 
-def cheapest_pairs(order_by_school: np.ndarray, school: np.ndarray, partner: np.ndarray, units: np.ndarray,
+def cheapest_pairs(order_by_school: np.ndarray, school: np.ndarray, partner: np.ndarray | None, units: np.ndarray,
                    n_schools: int, n_partners: int, k: int) -> np.ndarray:
-    """A mask of the ``k`` cheapest candidates of every school and of every partner: where a priced flow starts."""
+    """A mask of the ``k`` cheapest candidates of every school and, unless ``partner`` is None, of every partner:
+    where a priced flow starts."""
     chosen = np.zeros(len(school), dtype=bool)
     chosen[_first_k(order_by_school, school, n_schools, k)] = True
-    by_partner = np.argsort(units, kind="stable")
-    by_partner = by_partner[np.argsort(partner[by_partner], kind="stable")]
-    chosen[_first_k(by_partner, partner, n_partners, k)] = True
+    if partner is not None:
+        by_partner = np.argsort(units, kind="stable")
+        by_partner = by_partner[np.argsort(partner[by_partner], kind="stable")]
+        chosen[_first_k(by_partner, partner, n_partners, k)] = True
     return chosen
 
 
@@ -159,12 +161,16 @@ class NetworkSolver:
 
     def max_flow_min_cost(self, costs: np.ndarray, source: int, sink: int, total: int) -> tuple[np.ndarray, int]:
         """A cheapest among the maximum flows from ``source`` to ``sink`` (at most ``total``), and its value."""
+        if self.pricing == "off":
+            flow = self._full(costs, source, sink, total)
+            flows = self._flows(flow, flow.solve_max_flow_with_min_cost())
+            return flows, int(flow.maximum_flow())
+        value = self.priced.max_flow(source, sink)[0]
         if self.pricing == "all":
-            value = self.priced.max_flow(source, sink)[0]
             return self.priced.min_cost_flow(costs, self._supplies(source, sink, value)), value
-        flow = self._full(costs, source, sink, total)
-        flows = self._flows(flow, flow.solve_max_flow_with_min_cost())
-        return flows, int(flow.maximum_flow())
+        # OR-Tools would find the maximum flow again on every arc before its own feasibility check: set it instead
+        flow = self._full(costs, source, sink, value)
+        return self._flows(flow, flow.solve()), value
 
     def min_cost(self, costs: np.ndarray, supplies: np.ndarray) -> np.ndarray:
         """A cheapest flow meeting ``supplies``."""
