@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from ortools.graph.python import max_flow
 
 from matcher.objective import LevelUnits
-from matcher.residual import UNREACHED, Residual
 from matcher.solvers.base import RoleInput, RoleResult, SolverUnsuitable, result
 from matcher.solvers.pricing import FlowFailed, NetworkSolver, cheapest_pairs
 
@@ -112,7 +112,7 @@ def _engages_the_most(inp: RoleInput, net: Network, flows: np.ndarray, pricing: 
     engaged = _engaged(inp, net, flows)
     if engaged >= min(int(inp.engageable().sum()), int(inp.values.open_slots.sum())):
         return True
-    return engaged >= _most_engaged(inp, net, pricing, chosen | (flows > 0))
+    return engaged >= _most_engaged(inp, net, pricing, flows > 0)
 
 
 def _engaged(inp: RoleInput, net: Network, flows: np.ndarray) -> int:
@@ -163,12 +163,13 @@ def _max_flow(
     """Pair flows of the cheapest maximum flow (need first, then engagement, then cost), or None when it may not
     be lexicographic.
 
-    When counting allows it, the flow is first asked to fill every open slot with need left out of the costs:
-    OR-Tools checks that supply is feasible (a maximum flow) before it scales costs, so a round that can fill every
-    slot pays for one maximum flow, and its need costs, which are millions of times larger than the pair costs and
-    slow cost scaling down 2.5-fold, are never added (whatever the choice, every school's need is then met). A
-    round that cannot fill every slot takes the need costs. Between maximum flows a residual cycle changes need,
-    engagement and cost by the bounds of ``level_units``, so its weights keep this exact.
+    A round that can fill every open slot leaves need out of the costs: need costs are millions of times larger
+    than the pair costs and slow cost scaling down 2.5-fold, and whatever the choice every school's need is then
+    met. Whether it can is counted first, then settled by the maximum flow (priced; or, on the whole network,
+    OR-Tools' own feasibility check before it scales costs). A round that cannot takes the need costs: where each
+    school has one slot, first with the small ``need_trial`` unit, kept when ``_meets_the_most_need`` proves it
+    covers the most need; else with the proven unit, since between maximum flows a residual cycle changes need,
+    engagement and cost by the bounds of ``level_units``.
     """
     v = inp.values
     n_s, total = inp.graph.n_schools, int(v.open_slots.sum())
@@ -201,28 +202,41 @@ def _meets_the_most_need(
     The sets of schools one flow can cover together are the independent sets of a matroid, and a maximum flow's
     covered schools are a basis. A basis has the most need exactly when no single exchange gains: no uncovered
     school u reaches, in the flow's residual network (never through the source), a covered school less needy than
-    itself, whose place it could take. One label-correcting pass from a root joined
-    to each uncovered school at minus its need gives every covered school the largest need that can reach it.
+    itself, whose place it could take. Reaching is asked of OR-Tools' maximum flow, from a root joined to the
+    uncovered schools of each need level and above, towards a node nothing leads to: its source side is what
+    the root reaches.
     """
     n_s, v = inp.graph.n_schools, inp.values
-    source_arcs = np.arange(len(tails) - n_s, len(tails))  # sourced_core puts them last, school by school
-    covered = flows[source_arcs] > 0
+    covered = flows[len(tails) - n_s :] > 0  # sourced_core puts the source arcs last, school by school
     uncovered = np.flatnonzero((v.open_slots > 0) & ~covered)
     need = v.need_level
-    if not uncovered.size or not covered.any() or need[uncovered].max() <= need[covered].min():
+    if not uncovered.size or not covered.any():
         return True
-    root = net.n_nodes + 1
-    residual = Residual.of(
-        root + 1,
-        np.concatenate([tails, np.full(len(uncovered), root)]),
-        np.concatenate([heads, uncovered]),
-        np.concatenate([caps, np.ones(len(uncovered), dtype=np.int64)]),
-        np.concatenate([np.zeros(len(tails), dtype=np.int64), -need[uncovered]]),
-        np.concatenate([flows, np.zeros(len(uncovered), dtype=np.int64)]),
+    levels = np.unique(need[uncovered])
+    levels = levels[levels > need[covered].min()][::-1]  # a level no covered school is below cannot gain
+    if not levels.size:
+        return True
+    inner = slice(0, len(tails) - n_s)
+    forward = np.flatnonzero(caps[inner] > flows[inner])
+    backward = np.flatnonzero(flows[inner] > 0)
+    root, nowhere = net.n_nodes + 1, net.n_nodes + 2
+    reach = max_flow.SimpleMaxFlow()
+    reach.add_arcs_with_capacity(
+        np.concatenate([tails[forward], heads[backward], np.full(len(uncovered), root)]).astype(np.int32),
+        np.concatenate([heads[forward], tails[backward], uncovered]).astype(np.int32),
+        np.ones(len(forward) + len(backward) + len(uncovered), dtype=np.int64),
     )
-    dist, _ = residual.shortest(root, np.concatenate([2 * source_arcs, 2 * source_arcs + 1]))
-    reaching = np.where(dist[:n_s] < UNREACHED, -dist[:n_s], -1)  # the largest need that reaches each school
-    return not np.any(covered & (reaching > need))
+    root_arcs = len(forward) + len(backward) + np.arange(len(uncovered))
+    reach.add_arc_with_capacity(nowhere, root, 0)  # the target exists, and nothing leads to it
+    for level in levels:
+        reach.set_arcs_capacity(root_arcs, (need[uncovered] >= level).astype(np.int64))
+        if reach.solve(root, nowhere) != reach.OPTIMAL:
+            raise RuntimeError("maximum flow did not solve")
+        reached = np.zeros(net.n_nodes + 3, dtype=bool)
+        reached[reach.get_source_side_min_cut()] = True
+        if np.any(covered & reached[:n_s] & (need < level)):
+            return False
+    return True
 
 
 def _may_fill_all(inp: RoleInput, total: int) -> bool:

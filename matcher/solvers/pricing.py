@@ -13,6 +13,7 @@ The answers are therefore those of the whole network, exactly (tests compare the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from ortools.graph.python import max_flow, min_cost_flow
@@ -134,8 +135,13 @@ class NetworkSolver:
         if pricing not in PRICING:
             raise ValueError(f"Unknown pricing {pricing!r}; choose one of {', '.join(PRICING)}.")
         self.tails, self.heads, self.caps, self.n_nodes, self.pricing = tails, heads, caps, n_nodes, pricing
-        self.priced = PricedArcs(tails.astype(np.int64), heads.astype(np.int64), caps.astype(np.int64), n_nodes,
-                                 n_pairs, chosen)
+        self.n_pairs, self.chosen = n_pairs, chosen
+        self._value: int | None = None
+
+    @cached_property
+    def priced(self) -> PricedArcs:
+        return PricedArcs(self.tails.astype(np.int64), self.heads.astype(np.int64), self.caps.astype(np.int64),
+                          self.n_nodes, self.n_pairs, self.chosen)
 
     def max_flow(self, source: int, sink: int, caps: np.ndarray) -> int:
         """The maximum flow value with these capacities."""
@@ -149,9 +155,9 @@ class NetworkSolver:
 
     def fill_all(self, costs: np.ndarray, source: int, sink: int, total: int) -> np.ndarray | None:
         """A cheapest flow of ``total`` from ``source`` to ``sink``, or None when no flow carries that much."""
+        if self.pricing != "off" and self._most(source, sink) < total:
+            return None
         if self.pricing == "all":
-            if self.priced.max_flow(source, sink)[0] < total:
-                return None
             return self.priced.min_cost_flow(costs, self._supplies(source, sink, total))
         flow = self._full(costs, source, sink, total)
         status = flow.solve()
@@ -165,7 +171,7 @@ class NetworkSolver:
             flow = self._full(costs, source, sink, total)
             flows = self._flows(flow, flow.solve_max_flow_with_min_cost())
             return flows, int(flow.maximum_flow())
-        value = self.priced.max_flow(source, sink)[0]
+        value = self._most(source, sink)
         if self.pricing == "all":
             return self.priced.min_cost_flow(costs, self._supplies(source, sink, value)), value
         # OR-Tools would find the maximum flow again on every arc before its own feasibility check: set it instead
@@ -180,6 +186,12 @@ class NetworkSolver:
         flow.add_arcs_with_capacity_and_unit_cost(self.tails, self.heads, self.caps, costs)
         flow.set_nodes_supplies(np.arange(self.n_nodes, dtype=np.int32), supplies)
         return self._flows(flow, flow.solve())
+
+    def _most(self, source: int, sink: int) -> int:
+        """The maximum flow value from ``source`` to ``sink`` with the network's capacities, found once."""
+        if self._value is None:
+            self._value = self.priced.max_flow(source, sink)[0]
+        return self._value
 
     def _supplies(self, source: int, sink: int, total: int) -> np.ndarray:
         supplies = np.zeros(self.n_nodes, dtype=np.int64)
