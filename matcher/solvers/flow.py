@@ -85,12 +85,12 @@ def _solve(inp: RoleInput, units: LevelUnits, pricing: str, chosen: np.ndarray) 
     engagement unit, and the lexicographic optimum with the proven one (``matcher.objective.level_units``)."""
     net = lexicographic_network(inp, units)
     if pricing != "off" and not chosen.any():
-        chosen |= _cheapest(inp, net, by_partner=pricing == "all")
+        chosen |= cheapest_arcs(inp, net, by_partner=pricing == "all")
     flows = _max_flow(inp, net, units, pricing, chosen)
     return (_lexicographic(inp, net, pricing, chosen) if flows is None else flows), net
 
 
-def _cheapest(inp: RoleInput, net: Network, by_partner: bool) -> np.ndarray:
+def cheapest_arcs(inp: RoleInput, net: Network, by_partner: bool) -> np.ndarray:
     """The pair arcs a priced solve starts from: each school's cheapest free candidates (from the order the
     explanations use too) and, for a solve priced throughout, each partner's."""
     g = inp.graph

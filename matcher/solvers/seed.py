@@ -12,11 +12,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from ortools.graph.python import min_cost_flow
 
 from matcher.objective import LevelUnits
 from matcher.solvers.base import RoleInput, SolverUnsuitable
-from matcher.solvers.flow import lexicographic_network, solve_flow, sourced_core
+from matcher.solvers.flow import PRICING, cheapest_arcs, lexicographic_network, solve_flow, sourced_core
+from matcher.solvers.pricing import FlowFailed, NetworkSolver
 
 
 def seed(inp: RoleInput) -> np.ndarray:
@@ -34,17 +34,17 @@ def cheapest_max_flow(inp: RoleInput) -> np.ndarray:
     lexicographic network's pair, partner and company arcs with pair costs only, so no weight can overflow."""
     net = lexicographic_network(inp, LevelUnits(engaged=0, slot=0))  # only its pair costs are used
     n_s, n_pair, total = inp.graph.n_schools, len(net.free), int(inp.values.open_slots.sum())
-    source = net.n_nodes
     costs = np.zeros(net.core + n_s, dtype=np.int64)
     costs[:n_pair] = net.costs[:n_pair]
-    flow = min_cost_flow.SimpleMinCostFlow()
-    flow.add_arcs_with_capacity_and_unit_cost(*sourced_core(inp, net), costs)
-    flow.set_node_supply(source, total)
-    flow.set_node_supply(net.n_nodes - 1, -total)
-    if flow.solve_max_flow_with_min_cost() != flow.OPTIMAL:
-        raise RuntimeError("the seed's maximum flow did not solve")
+    tails, heads, caps = sourced_core(inp, net)
+    start = cheapest_arcs(inp, net, by_partner=False)
+    solver = NetworkSolver(tails, heads, caps, net.n_nodes + 1, n_pair, PRICING, start)
+    try:
+        flows, _ = solver.max_flow_min_cost(costs, net.n_nodes, net.n_nodes - 1, total)
+    except FlowFailed as err:
+        raise RuntimeError(f"the seed's maximum flow did not solve ({err.status!r})") from None
     chosen = inp.graph.locked.copy()
-    chosen[net.free] = flow.flows(np.arange(n_pair, dtype=np.int32)) > 0
+    chosen[net.free] = flows[:n_pair] > 0
     return chosen
 
 
