@@ -137,8 +137,8 @@ def sourced_core(inp: RoleInput, net: Network) -> tuple[np.ndarray, np.ndarray, 
     """The network's pair, partner and company arcs, then an arc from a source (node ``n_nodes``) to each school
     carrying its open slots, as (tails, heads, capacities): the network of a maximum flow without bypass arcs."""
     n_s = inp.graph.n_schools
-    tails = np.concatenate([net.tails[: net.core], np.full(n_s, net.n_nodes)]).astype(np.int32)
-    heads = np.concatenate([net.heads[: net.core], np.arange(n_s)]).astype(np.int32)
+    tails = np.concatenate([net.tails[: net.core], np.full(n_s, net.n_nodes, dtype=np.int32)])
+    heads = np.concatenate([net.heads[: net.core], np.arange(n_s, dtype=np.int32)])
     return tails, heads, np.concatenate([net.caps[: net.core], inp.values.open_slots])
 
 
@@ -222,8 +222,8 @@ def _meets_the_most_need(
     root, nowhere = net.n_nodes + 1, net.n_nodes + 2
     reach = max_flow.SimpleMaxFlow()
     reach.add_arcs_with_capacity(
-        np.concatenate([tails[forward], heads[backward], np.full(len(uncovered), root)]).astype(np.int32),
-        np.concatenate([heads[forward], tails[backward], uncovered]).astype(np.int32),
+        np.concatenate([tails[forward], heads[backward], np.full(len(uncovered), root, dtype=np.int32)]),
+        np.concatenate([heads[forward], tails[backward], uncovered.astype(np.int32)]),
         np.ones(len(forward) + len(backward) + len(uncovered), dtype=np.int64),
     )
     root_arcs = len(forward) + len(backward) + np.arange(len(uncovered))

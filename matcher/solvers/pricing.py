@@ -140,8 +140,7 @@ class NetworkSolver:
 
     @cached_property
     def priced(self) -> PricedArcs:
-        return PricedArcs(self.tails.astype(np.int64), self.heads.astype(np.int64), self.caps.astype(np.int64),
-                          self.n_nodes, self.n_pairs, self.chosen)
+        return PricedArcs(self.tails, self.heads, self.caps, self.n_nodes, self.n_pairs, self.chosen)
 
     def max_flow(self, source: int, sink: int, caps: np.ndarray) -> int:
         """The maximum flow value with these capacities."""
@@ -151,7 +150,7 @@ class NetworkSolver:
             if flow.solve(source, sink) != flow.OPTIMAL:
                 raise RuntimeError("maximum flow did not solve")
             return int(flow.optimal_flow())
-        return self.priced.max_flow(source, sink, caps.astype(np.int64))[0]
+        return self.priced.max_flow(source, sink, caps)[0]
 
     def fill_all(self, costs: np.ndarray, source: int, sink: int, total: int) -> np.ndarray | None:
         """A cheapest flow of ``total`` from ``source`` to ``sink``, or None when no flow carries that much."""
