@@ -114,7 +114,7 @@ class Residual:
         in_frontier = np.zeros(self.n_nodes, dtype=bool)
         for _ in range(self.n_nodes + 1):
             lo, hi = index.starts[frontier], index.starts[frontier + 1]
-            at = _ranges(lo, hi)
+            at = ranges(lo, hi)
             arcs, nodes = index.arcs[at], index.other[at]
             reached = np.repeat(dist[frontier], hi - lo) + index.cost[at]
             if len(extra):
@@ -156,7 +156,7 @@ def _index(key: np.ndarray, other: np.ndarray, cost: np.ndarray, arcs: np.ndarra
     return _Index(starts, arcs[order], other[order], cost[order])
 
 
-def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """The concatenated ranges ``lo[i]:hi[i]`` as one index array."""
     counts = hi - lo
     total = int(counts.sum())

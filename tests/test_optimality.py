@@ -309,13 +309,13 @@ def test_a_need_trial_too_small_to_be_right_is_caught_and_solved_again(monkeypat
     from matcher.solvers import flow
 
     verdicts: list[bool] = []
-    check_need = flow._meets_the_most_need
+    check_need = flow.meets_the_most_need
 
     def counted(*args: object) -> bool:
         verdicts.append(check_need(*args))  # type: ignore[arg-type]
         return verdicts[-1]
 
     monkeypatch.setattr(LevelUnits, "need_trial", property(lambda self: 2))
-    monkeypatch.setattr(flow, "_meets_the_most_need", counted)
+    monkeypatch.setattr(flow, "meets_the_most_need", counted)
     assert failures("flow", SEEDS, False, need_proof=True) == []
     assert verdicts.count(False) > 0 and verdicts.count(True) > 0, verdicts

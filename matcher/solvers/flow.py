@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from ortools.graph.python import max_flow
 
 from matcher.objective import LevelUnits
 from matcher.solvers.base import RoleInput, RoleResult, SolverUnsuitable, result
+from matcher.solvers.need import meets_the_most_need
 from matcher.solvers.pricing import FlowFailed, NetworkSolver, cheapest_pairs
 
 PRICING = "max_flow"  # what bench/run.py --only scale measured fastest on national rounds (see NetworkSolver)
@@ -167,7 +167,7 @@ def _max_flow(
     than the pair costs and slow cost scaling down 2.5-fold, and whatever the choice every school's need is then
     met. Whether it can is counted first, then settled by the maximum flow (priced; or, on the whole network,
     OR-Tools' own feasibility check before it scales costs). A round that cannot takes the need costs: where each
-    school has one slot, first with the small ``need_trial`` unit, kept when ``_meets_the_most_need`` proves it
+    school has one slot, first with the small ``need_trial`` unit, kept when ``matcher.solvers.need`` proves it
     covers the most need; else with the proven unit, since between maximum flows a residual cycle changes need,
     engagement and cost by the bounds of ``level_units``.
     """
@@ -183,7 +183,8 @@ def _max_flow(
         if flows is None and one_slot and units.need_trial < units.slot:
             costs[net.core :] = -v.need_level * units.need_trial
             flows, _ = solver.max_flow_min_cost(costs, source, sink, total)
-            if not _meets_the_most_need(inp, net, tails, heads, caps, flows):
+            if not meets_the_most_need(tails, heads, caps, flows, len(net.free), net.n_nodes + 1, v.open_slots,
+                                       v.need_level):
                 flows = None
         if flows is None:
             costs[net.core :] = -v.need_level * units.slot
@@ -191,52 +192,6 @@ def _max_flow(
             if filled < total and not one_slot:
                 return None
     return flows[: len(net.free)]
-
-
-def _meets_the_most_need(
-    inp: RoleInput, net: Network, tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, flows: np.ndarray
-) -> bool:
-    """Whether a maximum flow of the sourced network covers as much need as any maximum flow can, where every
-    school has one open slot at most.
-
-    The sets of schools one flow can cover together are the independent sets of a matroid, and a maximum flow's
-    covered schools are a basis. A basis has the most need exactly when no single exchange gains: no uncovered
-    school u reaches, in the flow's residual network (never through the source), a covered school less needy than
-    itself, whose place it could take. Reaching is asked of OR-Tools' maximum flow, from a root joined to the
-    uncovered schools of each need level and above, towards a node nothing leads to: its source side is what
-    the root reaches.
-    """
-    n_s, v = inp.graph.n_schools, inp.values
-    covered = flows[len(tails) - n_s :] > 0  # sourced_core puts the source arcs last, school by school
-    uncovered = np.flatnonzero((v.open_slots > 0) & ~covered)
-    need = v.need_level
-    if not uncovered.size or not covered.any():
-        return True
-    levels = np.unique(need[uncovered])
-    levels = levels[levels > need[covered].min()][::-1]  # a level no covered school is below cannot gain
-    if not levels.size:
-        return True
-    inner = slice(0, len(tails) - n_s)
-    forward = np.flatnonzero(caps[inner] > flows[inner])
-    backward = np.flatnonzero(flows[inner] > 0)
-    root, nowhere = net.n_nodes + 1, net.n_nodes + 2
-    reach = max_flow.SimpleMaxFlow()
-    reach.add_arcs_with_capacity(
-        np.concatenate([tails[forward], heads[backward], np.full(len(uncovered), root, dtype=np.int32)]),
-        np.concatenate([heads[forward], tails[backward], uncovered.astype(np.int32)]),
-        np.ones(len(forward) + len(backward) + len(uncovered), dtype=np.int64),
-    )
-    root_arcs = len(forward) + len(backward) + np.arange(len(uncovered))
-    reach.add_arc_with_capacity(nowhere, root, 0)  # the target exists, and nothing leads to it
-    for level in levels:
-        reach.set_arcs_capacity(root_arcs, (need[uncovered] >= level).astype(np.int64))
-        if reach.solve(root, nowhere) != reach.OPTIMAL:
-            raise RuntimeError("maximum flow did not solve")
-        reached = np.zeros(net.n_nodes + 3, dtype=bool)
-        reached[reach.get_source_side_min_cut()] = True
-        if np.any(covered & reached[:n_s] & (need < level)):
-            return False
-    return True
 
 
 def _may_fill_all(inp: RoleInput, total: int) -> bool:
