@@ -49,7 +49,7 @@ def measure(cfg: Config, path: Path, tmp: Path) -> dict[str, Any]:
     }
 
 
-ALL_PRICED_UP_TO = 10000  # every solve priced takes ~45 s at 20,000: measured up to 10,000 only
+ALL_PRICED_UP_TO = 10000  # with --quick, every solve priced is measured up to this size only (~45 s at 20,000)
 
 
 def flow_times(cfg: Config, path: Path, n: int) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def flow_times(cfg: Config, path: Path, n: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     found = set()
     for mode in ("max_flow", "off", "all"):
-        if mode == "all" and n > ALL_PRICED_UP_TO:
+        if mode == "all" and cfg.quick and n > ALL_PRICED_UP_TO:
             out[mode] = None
             continue
         runs = [timed(lambda m=mode: solve_flow(inp, pricing=m)) for _ in range(cfg.repeats)]
@@ -74,7 +74,22 @@ def flow_times(cfg: Config, path: Path, n: int) -> dict[str, Any]:
         out[mode] = median([t for _, t in runs])
         found.add((res.status, res.coverage, int(np.unique(inp.graph.partner[res.chosen]).size), res.cost_units))
     out["same"] = len(found) == 1
+    out["rank_p99"], out["rank_max"] = chosen_ranks(inp, solve_flow(inp).chosen)
     return out
+
+
+def chosen_ranks(inp: Any, chosen: Any) -> tuple[int, int]:
+    """How far down its school's candidates, cheapest first, each chosen pair lies (0: the cheapest): the 99th
+    percentile and the largest. A priced solve starting from each school's k cheapest must find every pair
+    beyond k, which is why pricing the min-cost flows does not pay on national rounds."""
+    import numpy as np
+
+    order = inp.by_school_and_cost
+    counts = np.bincount(inp.graph.school, minlength=inp.graph.n_schools)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
+    ranks = rank[chosen]
+    return int(np.percentile(ranks, 99)), int(ranks.max())
 
 
 def run(cfg: Config, tmp: Path) -> tuple[Table, dict[str, Any]]:
@@ -82,7 +97,7 @@ def run(cfg: Config, tmp: Path) -> tuple[Table, dict[str, Any]]:
                   "(hubmatch solve vs bench/reference.py)",
                   ["schools x advisers", "cap", "candidates", "status", "build s", "solve s", "e2e s", "peak MB",
                    "B/cand", "ref e2e s", "ref MB", "e2e vs ref", "same coverage", "target s", "time", "memory",
-                   "flow s", "whole-network flow s", "all-priced flow s", "same optimum"])
+                   "flow s", "whole-network flow s", "all-priced flow s", "same optimum", "rank p99", "rank max"])
     raw: dict[str, Any] = {}
     for n in QUICK_SIZES if cfg.quick else SIZES:
         for cap in (None, COMPANY_CAP) if n == SIZES[0] else (None,):
@@ -94,15 +109,16 @@ def run(cfg: Config, tmp: Path) -> tuple[Table, dict[str, Any]]:
                       m["peak_mb"], round(m["peak_mb"] * 2**20 / m["candidates"]), m["ref_e2e_s"], m["ref_peak_mb"],
                       ratio(m["e2e_s"], m["ref_e2e_s"]), m["matched"] == m["ref_matched"], TARGET_S[n],
                       verdict(m["e2e_s"], TARGET_S[n]), verdict(m["peak_mb"], TARGET_MB), f["max_flow"], f["off"],
-                      "-" if f["all"] is None else f["all"], f["same"])
+                      "-" if f["all"] is None else f["all"], f["same"], f["rank_p99"], f["rank_max"])
     table.notes.append("e2e = fork to exit, solution file written; peak MB = ru_maxrss of the solving process (the "
                        "validating child of `hubmatch solve` is not counted); build s and solve s from the "
                        "solution's stats; B/cand = peak bytes per candidate.")
     table.notes.append("flow s: matcher.solvers.flow.solve_flow alone, in this process, as it runs (its maximum flows "
                        "priced: certified by their minimum cut); whole-network: every pair arc in every solve; "
-                       f"all-priced: the min-cost flows priced too (certified by node potentials; up to "
+                       "all-priced: the min-cost flows priced too (certified by node potentials; with --quick up to "
                        f"{ALL_PRICED_UP_TO:,} schools). same optimum: all three reach the same coverage, partners "
-                       "engaged and cost.")
+                       "engaged and cost. rank: how far down its school's candidates (cheapest first, 0 the "
+                       "cheapest) a chosen pair lies, 99th percentile and largest.")
     table.notes.append("the reference (bench/reference.py): KD-tree radius candidates, an OR-Tools min-cost flow from "
                        "arrays, distance-only costs, maximum coverage first; no validation, no need level, no "
                        "continuity, no explanations. same coverage: both match as many schools.")
