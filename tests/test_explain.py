@@ -197,6 +197,29 @@ def test_reasons_hold_on_random_rounds(loads: bool) -> None:
     assert seen >= {"out_of_reach", "blocked_by_rule", "partners_full", "company_cap"}
 
 
+@pytest.mark.parametrize("loads", [False, True])
+def test_open_slots_add_up_with_locked_pairs(loads: bool) -> None:
+    """Each school's pairings and open slots of a role make its slots (or its locked pairs, when a coordinator
+    locked more): a locked pair fills a slot, so it is never counted again as a slot left open."""
+    wrong, locked = [], 0
+    for seed in range(40):
+        raw = random_document(seed, loads)
+        solution = solve(load_problem(raw), time_limit_s=10)
+        for role in ("adviser", "cornerstone"):
+            rules = rules_of(raw, role)
+            paired = Counter(a.school for a in solution.assignments if a.role == role)
+            left = Counter(u.school for u in solution.unmatched if u.role == role)
+            pinned = Counter(s for s, _ in rules.locked)
+            locked += sum(pinned.values())
+            wrong += [
+                (seed, role, s)
+                for s in rules.schools
+                if paired[s] + left[s] != max(rules.slots_of(s), pinned[s])
+            ]
+    assert wrong == []
+    assert locked >= 10
+
+
 @pytest.mark.parametrize("build", [fixtures.lancashire_problem, fixtures.cumbria_problem])
 def test_proven_optimal_hubs_never_leave_a_slot_unassigned(build: Callable[[], Record]) -> None:
     solution = solve(load_problem(build()))
