@@ -40,6 +40,7 @@ from models.privacy import ADVISER, area_of, band_of
 
 ROLE_WORD = {"adviser": ("adviser", "advisers"), "cornerstone": ("Cornerstone Employer", "Cornerstone Employers")}
 BLOCK = 1 << 18  # dot products per block of the nearest search: 2 MB, which stays in the cache at any size
+COUNT_BLOCK = 1 << 20  # candidates counted at a time for many schools or partners: 8 MB per array at any size
 
 
 @dataclass(frozen=True)
@@ -178,18 +179,32 @@ def _partner_counts(
 ) -> tuple[np.ndarray, ...]:
     """For each of ``schools``: candidates left after the rules, those not chosen with room left for it, and those
     of them whose company is under its cap (equal to the previous without a cap); read from the schools' own
-    ranges of positions only."""
+    ranges of positions only, a group of schools of about ``COUNT_BLOCK`` candidates at a time."""
     g = inp.graph
     starts = _school_starts(inp)
     lo, hi = starts[schools], starts[schools + 1]
-    at = _ranges(lo, hi)
-    owner = np.repeat(np.arange(len(schools)), hi - lo)
-    partner = g.partner[at]
-    with_room = ~chosen[at] & (choice.room[partner] + 1e-9 >= g.load[at])
-    under_cap = with_room
-    if choice.company_full is not None:
-        under_cap = with_room & ~choice.company_full[g.partners.company[partner]]
-    return hi - lo, *(np.bincount(owner[m], minlength=len(schools)) for m in (with_room, under_cap))
+    counts = np.zeros((2, len(schools)), dtype=np.int64)
+    for a, b in _groups(hi - lo):
+        at = _ranges(lo[a:b], hi[a:b])
+        owner = np.repeat(np.arange(b - a), hi[a:b] - lo[a:b])
+        partner = g.partner[at]
+        with_room = ~chosen[at] & (choice.room[partner] + 1e-9 >= g.load[at])
+        under_cap = with_room
+        if choice.company_full is not None:
+            under_cap = with_room & ~choice.company_full[g.partners.company[partner]]
+        counts[0, a:b] = np.bincount(owner[with_room], minlength=b - a)
+        counts[1, a:b] = np.bincount(owner[under_cap], minlength=b - a)
+    return hi - lo, counts[0], counts[1]
+
+
+def _groups(sizes: np.ndarray) -> list[tuple[int, int]]:
+    """Consecutive groups ``[a, b)`` of items of the given sizes, each starting a new ``COUNT_BLOCK`` of their
+    running total, so a group holds at most a block and one item: bounded memory, and one group for a few items."""
+    if not len(sizes):
+        return []
+    block = (np.cumsum(sizes) - sizes) // COUNT_BLOCK
+    edges = [0, *(np.flatnonzero(np.diff(block)) + 1).tolist(), len(sizes)]
+    return list(pairwise(edges))
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -267,21 +282,14 @@ def _nearest_partner_km(problem: Problem, inp: RoleInput, schools: np.ndarray) -
 def idle(problem: Problem, inp: RoleInput, chosen: np.ndarray, proven: bool) -> list[Idle]:
     """One Idle per willing partner given no school, with the reason and a sentence a Hub Lead can act on.
 
-    Counted for the idle partners only (one pass to find their candidates, then bincounts over those); only the
-    idle partners become Python objects."""
+    Counted for the idle partners only (``_idle_counts``); only the idle partners become Python objects."""
     g, p = inp.graph, inp.graph.partners
     choice = _choice(inp, chosen)
     used = np.bincount(g.partner[choice.rows], minlength=p.size) > 0
     partners = np.flatnonzero(~p.unavailable & (p.capacity > 0) & ~used)
     if not len(partners):
         return []
-    is_idle = np.zeros(p.size, dtype=bool)
-    is_idle[partners] = True
-    at = np.flatnonzero(is_idle[g.partner])
-    partner = g.partner[at]
-    fits = g.load[at] <= p.capacity[partner] + 1e-9
-    masks = (np.ones(len(at), dtype=bool), fits, fits & (choice.open_left[g.school[at]] > 0))
-    counts = [np.bincount(partner[m], minlength=p.size) for m in masks]
+    counts = _idle_counts(inp, choice, partners)
     exact_km, area_km = _nearest_school_km(problem, inp, partners)
     out = []
     for j, km, shown in zip(partners.tolist(), exact_km.tolist(), area_km.tolist(), strict=True):
@@ -299,6 +307,24 @@ def idle(problem: Problem, inp: RoleInput, chosen: np.ndarray, proven: bool) -> 
             )
         )
     return out
+
+
+def _idle_counts(inp: RoleInput, choice: _Choice, partners: np.ndarray) -> np.ndarray:
+    """Per partner (zero but for ``partners``): its candidates, those whose load fits its capacity, and those of
+    them at a school with a slot left, as three rows. One pass over the graph in blocks of ``COUNT_BLOCK``
+    positions (a partner's candidates are spread over every school's range) that keeps only the given partners'."""
+    g, p = inp.graph, inp.graph.partners
+    is_given = np.zeros(p.size, dtype=bool)
+    is_given[partners] = True
+    counts = np.zeros((3, p.size), dtype=np.int64)
+    for a in range(0, g.size, COUNT_BLOCK):
+        at = a + np.flatnonzero(is_given[g.partner[a : a + COUNT_BLOCK]])
+        partner = g.partner[at]
+        fits = g.load[at] <= p.capacity[partner] + 1e-9
+        counts[0] += np.bincount(partner, minlength=p.size)
+        counts[1] += np.bincount(partner[fits], minlength=p.size)
+        counts[2] += np.bincount(partner[fits & (choice.open_left[g.school[at]] > 0)], minlength=p.size)
+    return counts
 
 
 def _idle_reason(
