@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import importlib
 import json
 import os
 import signal
@@ -20,8 +21,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from hubmatch import __version__, compare, gaps, recommend, transfer
-from hubmatch.engaged import volunteers_line
+from hubmatch import __version__
 from hubmatch.overlap import load_while_importing
 from models import Problem, ProblemError, Solution, dump_solution, load_previous, load_problem
 
@@ -29,6 +29,11 @@ from models import Problem, ProblemError, Solution, dump_solution, load_previous
 # before the input is read, which ``solve`` overlaps with validation instead.
 SOLVERS = ("auto", "flow", "cpsat", "mip")
 CLI_ACTOR = "cli"  # the actor of the audit events of the command line (it runs with the database's own rights)
+# The commands defined in modules of their own (a test keeps this equal to what each module adds), imported only
+# when one of them runs or the full list is asked for: hubmatch.transfer alone loads pyproj (0.08 s, 0.3 s cold),
+# which a solve would otherwise pay before reading its input.
+LAZY_COMMANDS = {"compare": "hubmatch.compare", "recommend": "hubmatch.recommend", "import": "hubmatch.transfer",
+                 "export": "hubmatch.transfer", "gaps": "hubmatch.gaps"}
 
 
 class InputError(Exception):
@@ -49,7 +54,8 @@ def run() -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser(_command_of(argv)).parse_args(argv)
     try:
         return args.run(args)
     except (ProblemError, InputError) as err:
@@ -75,7 +81,15 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _parser() -> argparse.ArgumentParser:
+def _command_of(argv: list[str]) -> str | None:
+    """The command named in ``argv``: its first word not an option (the top level has no option taking a value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, except that for a command defined here the modules of the others
+    (``LAZY_COMMANDS``) are not imported, and for one of theirs only its own module is. Without a command (help,
+    version, a typo) all are there, so the help lists them and an unknown name is refused with the full list."""
     parser = argparse.ArgumentParser(prog="hubmatch", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"hubmatch {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -137,16 +151,17 @@ def _parser() -> argparse.ArgumentParser:
 
     dbp = sub.add_parser("db", help="database").add_subparsers(required=True, metavar="ACTION")
     dbp.add_parser("upgrade", help="apply the migrations to HUBMATCH_DATABASE_URL").set_defaults(run=_db_upgrade)
-    compare.add_parser(sub)
     hub = sub.add_parser("hub", help="hubs").add_subparsers(required=True, metavar="ACTION")
     hc = hub.add_parser("create", help="create a hub (optionally loading a problem file's records)")
     hc.add_argument("id")
     hc.add_argument("--name", required=True)
     hc.add_argument("--from-problem", type=Path, help="import the schools, advisers and employers of this file")
     hc.set_defaults(run=_hub_create)
-    recommend.add_parser(sub)
-    transfer.add_parser(sub)
-    gaps.add_parser(sub)
+    if command in sub.choices:
+        return parser
+    for name in dict.fromkeys(LAZY_COMMANDS.values()):
+        if command not in LAZY_COMMANDS or LAZY_COMMANDS[command] == name:
+            importlib.import_module(name).add_parser(sub)
     return parser
 
 
@@ -394,6 +409,8 @@ def summary(problem: Problem, solution: Solution) -> str:
     reasons = Counter((u.role, u.reason) for u in solution.unmatched)
     if reasons:
         lines.append("unmatched: " + ", ".join(f"{n} {role} {reason}" for (role, reason), n in sorted(reasons.items())))
+    from hubmatch.engaged import volunteers_line
+
     lines += filter(None, [volunteers_line(solution)])
     lines.append(f"pairings: {st['kept_pairings']} kept, {st['changed_pairings']} changed, {st['new_pairings']} new")
     return "\n".join(lines)
