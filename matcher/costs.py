@@ -199,8 +199,10 @@ class SectorFit:
         wanted[np.repeat(np.arange(len(per_school)), per_school), own] = 1.0
         widest = max((len(ps) for ps in partners.sectors), default=0)
         offers = np.full((partners.size, widest), len(vocab), dtype=np.int64)
-        for j, sectors in enumerate(partners.sectors):
-            offers[j, : len(sectors)] = sorted(col[x] for x in sectors)
+        per_partner = np.array([len(ps) for ps in partners.sectors], dtype=np.int64)
+        offered = np.array([c for ps in partners.sectors for c in sorted(col[x] for x in ps)], dtype=np.int64)
+        place = np.arange(len(offered)) - np.repeat(np.cumsum(per_partner) - per_partner, per_partner)
+        offers[np.repeat(np.arange(partners.size), per_partner), place] = offered
         sets, set_of = np.unique(offers, axis=0, return_inverse=True)
         self.weight, self.wanted, self.offers, self.set_of = weight, wanted, offers, set_of.reshape(-1)
         self.table: np.ndarray | None = None  # the sector component of each school with each set of sectors

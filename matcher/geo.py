@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 EARTH_RADIUS_KM = 6371.0088
-TILE = 1 << 15  # distances computed at once: a tile's temporaries stay in the CPU cache and memory stays bounded
+TILE = 1 << 16  # distances computed at once: a tile's temporaries stay in the CPU cache and memory stays bounded
 MARGIN = 1e-12  # widens the cell search, never the exact test: covers the round-off of the projection
 
 
@@ -82,13 +82,13 @@ def pairs_within(a: np.ndarray, b: np.ndarray, reach: np.ndarray) -> tuple[np.nd
 
 
 def cell_size(points: np.ndarray, reach: np.ndarray) -> float:
-    """Side of a grid cell: the median reach (tiles of more pairs, each tested faster, pay more than smaller cells
-    that would test fewer pairs per pair kept), but no
-    smaller than one ``points`` point per cell of their bounding box would give (tiny reaches over a wide area
-    would otherwise list each other point in a great many empty cells)."""
+    """Side of a grid cell: half the median reach, so that the cells a point lists cover about twice its disc
+    (a smaller cell tests fewer pairs but makes more, smaller tiles), and no smaller than eight ``points`` per cell
+    of their bounding box would give: sparse points make small tiles, whose numpy calls cost more than their
+    arithmetic (and tiny reaches over a wide area would list each other point in a great many empty cells)."""
     extent = np.maximum(points.max(axis=0) - points.min(axis=0), 1e-9)
-    sparse = float(np.sqrt(extent[0] * extent[1] / len(points)))
-    return max(float(np.median(reach)), sparse, 1e-9)
+    sparse = float(np.sqrt(8.0 * extent[0] * extent[1] / len(points)))
+    return max(float(np.median(reach)) / 2.0, sparse, 1e-9)
 
 
 def _tangent_plane(direction: np.ndarray) -> np.ndarray:
