@@ -94,7 +94,7 @@ def build_graph(problem: Problem, role: Role) -> CandidateGraph:
         given_cost[flag(given)] = [p.cost for p in given]
     load = _loads(problem, role, school, rows, ids, pairs)
 
-    in_reach = np.bincount(school, minlength=n_schools)
+    in_reach = np.diff(rows.starts)
     masks = _rule_masks(problem, partners, school, partner, rows, school_at, flag, pairs)
     masks |= _kind_masks(problem, partners, school, partner, dist, ~np.isnan(given_cost))
     removed = {name: np.bincount(school[mask & ~locked], minlength=n_schools) for name, mask in masks.items()}
@@ -211,7 +211,7 @@ class PairRows:
 
     def __init__(self, school: np.ndarray, partner: np.ndarray, n_schools: int) -> None:
         self.partner = partner
-        self.starts = np.searchsorted(school, np.arange(n_schools + 1))
+        self.starts = np.searchsorted(school, np.arange(n_schools + 1, dtype=school.dtype))  # no int64 copy
 
     def search(self, school: np.ndarray, partner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where each pair is, or would be inserted to keep the order, and whether it is there."""
