@@ -97,9 +97,11 @@ def build_graph(problem: Problem, role: Role) -> CandidateGraph:
     in_reach = np.diff(rows.starts)
     masks = _rule_masks(problem, partners, school, partner, rows, school_at, flag, pairs)
     masks |= _kind_masks(problem, partners, school, partner, dist, ~np.isnan(given_cost))
-    removed = {name: np.bincount(school[mask & ~locked], minlength=n_schools) for name, mask in masks.items()}
-    partner_removed = {name: np.bincount(partner[mask & ~locked], minlength=n_partners) for name, mask in masks.items()}
-    keep = ~np.logical_or.reduce(list(masks.values())) | locked
+    removed, partner_removed = _removed(masks, locked, school, partner, n_schools, n_partners)
+    keep = np.ones(len(school), dtype=bool)
+    for mask in masks.values():
+        keep &= ~mask
+    keep |= locked
     slots_of = {kind: problem.policy.slots(role, kind) for kind in SCHOOL_KINDS}
     school_slots = np.array([slots_of[s.kind] for s in problem.schools], dtype=np.int64)
     kept = _kept(keep, school=school, partner=partner, distance_km=dist, load=load, locked=locked,
@@ -115,6 +117,23 @@ def build_graph(problem: Problem, role: Role) -> CandidateGraph:
         partner_removed=partner_removed,
         **kept,
     )
+
+
+def _removed(
+    masks: dict[str, np.ndarray],
+    locked: np.ndarray,
+    school: np.ndarray,
+    partner: np.ndarray,
+    n_schools: int,
+    n_partners: int,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """How many candidates each rule removes from each school and from each partner (locked pairs stay)."""
+    by_school, by_partner = {}, {}
+    for name, mask in masks.items():
+        gone = mask & ~locked if mask.any() else np.zeros(0, dtype=np.int64)
+        by_school[name] = np.bincount(school[gone], minlength=n_schools)
+        by_partner[name] = np.bincount(partner[gone], minlength=n_partners)
+    return by_school, by_partner
 
 
 def index_dtype(n_schools: int, n_partners: int) -> type:
