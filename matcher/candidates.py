@@ -1,22 +1,23 @@
 """Who can reach whom: the sparse candidate graph of one role.
 
-Pairs within a partner's travel radius come from a spatial index (a KD-tree on the unit sphere, exact for
-great-circle distance; see ``matcher.geo``), never a dense school x partner matrix, so 5,000 x 5,000 stays at the
+Pairs within a partner's travel radius come from a grid of tiles on the unit sphere (exact for great-circle
+distance; see ``matcher.geo.pairs_within``), never a dense school x partner matrix, so 5,000 x 5,000 stays at the
 ~600k pairs that matter. Rules then remove pairs:
 unavailable advisers, conflicts, needs a partner lacks, forbidden pairs, and the policy's rules per kind of school
 (skills its advisers must have, a shorter radius to it). Locked pairs always stay, even out of
 reach, because a coordinator decided them; pairs imported with a ``cost`` replace the geometric candidates of
-their school. Every array is indexed by candidate position, sorted by (school, partner).
+their school. Every array is indexed by candidate position, sorted by (school, partner); school and partner
+indices are int32 while every school x partner key fits in one (``index_dtype``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.spatial import cKDTree
 
-from matcher.geo import chord, haversine_km, km_of_chord, unit_vectors
+from matcher.geo import chord, haversine_km, pairs_within, unit_vectors
 from matcher.partners import PartnerTable, partner_table
 from models.domain import SCHOOL_KINDS, Pair, Problem, Role
 
@@ -29,6 +30,9 @@ class CandidateGraph:
 
     ``school_slots`` is each school's number of partners of the role (its kind's rule, else the policy's);
     ``slots`` is the largest of them, so ``slots > 1`` says some school may take several partners.
+    ``load`` and ``given_cost`` are read-only broadcast views of one value when every candidate shares it (each
+    adviser pair uses one unit of capacity; usually no pair is imported with a cost), so they hold no memory per
+    candidate; indexing them gives ordinary arrays.
     """
 
     role: Role
@@ -60,108 +64,138 @@ def build_graph(problem: Problem, role: Role) -> CandidateGraph:
     school_at = {s.id: i for i, s in enumerate(problem.schools)}
     partner_at = {pid: j for j, pid in enumerate(partners.ids)}
     pairs = [p for p in problem.pairs if p.partner in partner_at and p.school in school_at]
+    index = index_dtype(n_schools, n_partners)
 
-    school, partner, dist = _within_reach(slat, slon, partners)
+    def ids(selected: list[Pair]) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            np.array([school_at[p.school] for p in selected], dtype=index),
+            np.array([partner_at[p.partner] for p in selected], dtype=index),
+        )
+
+    school, partner, dist = _within_reach(slat, slon, partners, index)
     given = [p for p in pairs if p.cost is not None and not p.forbidden]
     if given:
-        keep = ~np.isin(school, [school_at[p.school] for p in given])
+        priced = np.zeros(n_schools, dtype=bool)
+        priced[ids(given)[0]] = True
+        keep = ~priced[school]
         school, partner, dist = school[keep], partner[keep], dist[keep]
-    extra = given + [p for p in pairs if p.locked]
-    es = np.array([school_at[p.school] for p in extra], dtype=np.int64)
-    ep = np.array([partner_at[p.partner] for p in extra], dtype=np.int64)
-    school = np.concatenate([school, es])
-    partner = np.concatenate([partner, ep])
-    dist = np.concatenate([dist, _nearest_site_km(slat[es], slon[es], ep, partners)])
-
-    keys, first = _sorted_pairs(school, partner, n_schools, n_partners)
-    school, partner, dist = school[first], partner[first], dist[first]
+    school, partner, dist = _with_extra(school, partner, dist, *ids(given + [p for p in pairs if p.locked]),
+                                        slat, slon, partners, n_schools)
+    rows = PairRows(school, partner, n_schools)
 
     def flag(selected: list[Pair]) -> np.ndarray:
-        return positions_of(keys, [school_at[p.school] * n_partners + partner_at[p.partner] for p in selected])
+        return rows.find(*ids(selected))
 
-    locked = np.zeros(len(keys), dtype=bool)
+    locked = np.zeros(len(school), dtype=bool)
     locked[flag([p for p in pairs if p.locked])] = True
-    given_cost = np.full(len(keys), np.nan)
-    given_cost[flag(given)] = [p.cost for p in given]
-    load = _loads(problem, role, school, keys, flag, pairs)
+    given_cost: np.ndarray = np.broadcast_to(np.nan, school.shape)
+    if given:
+        given_cost = np.full(len(school), np.nan)
+        given_cost[flag(given)] = [p.cost for p in given]
+    load = _loads(problem, role, school, rows, ids, pairs)
 
-    in_reach = np.bincount(school, minlength=n_schools)
-    masks = _rule_masks(problem, partners, school, partner, keys, school_at, flag, pairs)
+    in_reach = np.diff(rows.starts)
+    masks = _rule_masks(problem, partners, school, partner, rows, school_at, flag, pairs)
     masks |= _kind_masks(problem, partners, school, partner, dist, ~np.isnan(given_cost))
-    removed = {name: np.bincount(school[mask & ~locked], minlength=n_schools) for name, mask in masks.items()}
-    partner_removed = {name: np.bincount(partner[mask & ~locked], minlength=n_partners) for name, mask in masks.items()}
-    keep = ~np.logical_or.reduce(list(masks.values())) | locked
-    school_slots = np.array([problem.policy.slots(role, s.kind) for s in problem.schools], dtype=np.int64)
+    removed, partner_removed = _removed(masks, locked, school, partner, n_schools, n_partners)
+    keep = np.ones(len(school), dtype=bool)
+    for mask in masks.values():
+        keep &= ~mask
+    keep |= locked
+    slots_of = {kind: problem.policy.slots(role, kind) for kind in SCHOOL_KINDS}
+    school_slots = np.array([slots_of[s.kind] for s in problem.schools], dtype=np.int64)
+    kept = _kept(keep, school=school, partner=partner, distance_km=dist, load=load, locked=locked,
+                 given_cost=given_cost)
     return CandidateGraph(
         role=role,
         partners=partners,
         n_schools=n_schools,
         slots=int(school_slots.max(initial=0)),
         school_slots=school_slots,
-        school=school[keep],
-        partner=partner[keep],
-        distance_km=dist[keep],
-        load=load[keep],
-        locked=locked[keep],
-        given_cost=given_cost[keep],
         in_reach=in_reach,
         removed=removed,
         partner_removed=partner_removed,
+        **kept,
     )
 
 
-def _within_reach(slat: np.ndarray, slon: np.ndarray, partners: PartnerTable) -> tuple[np.ndarray, ...]:
-    """(school, partner, km) for every site within its partner's radius; one row per nearest site.
-
-    One pair query between two KD-trees per group of sites with similar radii (within a factor of 2^(1/4)), at the
-    group's largest radius and then filtered exactly, so one long-distance adviser does not widen everyone's
-    search. The query returns chord lengths, from which the distance follows exactly: no haversine pass, and no
-    Python list per site as a ball query per point would build (together 0.16 s -> 0.03 s nationally).
-    """
-    empty = np.zeros(0, dtype=np.int64)
-    if len(slat) == 0 or len(partners.site_lat) == 0:
-        return empty, empty, np.zeros(0)
-    schools = cKDTree(unit_vectors(slat, slon))
-    site_km = partners.radius_km[partners.site_owner]
-    site_chord, group = chord(site_km), np.ceil(4 * np.log2(site_km))
-    found = [_pairs_within(schools, partners, np.flatnonzero(group == g), site_chord) for g in np.unique(group)]
-    school, site, chords = (np.concatenate([f[k] for f in found]) for k in range(3))
-    school, partner, km = school.astype(np.int64), partners.site_owner[site], km_of_chord(chords)
-    if len(partners.site_owner) == partners.size:
-        return school, partner, km
-    order = np.lexsort((km, partner, school))  # nearest site first within each (school, partner)
-    school, partner, km = school[order], partner[order], km[order]
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = (school[1:] != school[:-1]) | (partner[1:] != partner[:-1])
-    return school[first], partner[first], km[first]
+def _removed(
+    masks: dict[str, np.ndarray],
+    locked: np.ndarray,
+    school: np.ndarray,
+    partner: np.ndarray,
+    n_schools: int,
+    n_partners: int,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """How many candidates each rule removes from each school and from each partner (locked pairs stay)."""
+    by_school, by_partner = {}, {}
+    for name, mask in masks.items():
+        gone = mask & ~locked if mask.any() else np.zeros(0, dtype=np.int64)
+        by_school[name] = np.bincount(school[gone], minlength=n_schools)
+        by_partner[name] = np.bincount(partner[gone], minlength=n_partners)
+    return by_school, by_partner
 
 
-def _pairs_within(
-    schools: cKDTree, partners: PartnerTable, sites: np.ndarray, site_chord: np.ndarray
+def index_dtype(n_schools: int, n_partners: int) -> type:
+    """int32 while every key ``school * n_partners + partner`` fits in one (callers form such keys), else int64."""
+    return np.int32 if n_schools * max(n_partners, 1) < 2**31 else np.int64
+
+
+def _kept(keep: np.ndarray, **arrays: np.ndarray) -> dict[str, np.ndarray]:
+    """The candidates that ``keep`` says, each array taken only when something goes (a broadcast view stays one)."""
+    if keep.all():
+        return arrays
+    n = int(keep.sum())
+    return {k: np.broadcast_to(v[0], n) if v.strides == (0,) else v[keep] for k, v in arrays.items()}
+
+
+def _within_reach(
+    slat: np.ndarray, slon: np.ndarray, partners: PartnerTable, index: type = np.int64
 ) -> tuple[np.ndarray, ...]:
-    """(school, site, chord) for the given sites and every school within the site's own radius."""
-    tree = cKDTree(unit_vectors(partners.site_lat[sites], partners.site_lon[sites]))
-    pairs = schools.sparse_distance_matrix(tree, float(site_chord[sites].max()), output_type="ndarray")
-    site = sites[pairs["j"]]
-    keep = pairs["v"] <= site_chord[site]
-    return pairs["i"][keep], site[keep], pairs["v"][keep]
+    """(school, partner, km) for every partner with a site within its radius of the school, sorted by (school,
+    partner); the km is to the nearest such site.
 
-
-def _sorted_pairs(school: np.ndarray, partner: np.ndarray, n_schools: int, n_partners: int) -> tuple[np.ndarray, ...]:
-    """The sorted distinct (school, partner) keys and the first position of each, as ``np.unique`` gives them.
-
-    With fewer than 65,536 schools and partners, two stable sorts of 16-bit ids (numpy runs a radix sort on those)
-    order 660k pairs four times faster than a comparison sort of the combined keys.
+    Sites are numbered by owner, so a partner's sites are adjacent within each school's run and
+    ``minimum.reduceat`` keeps the nearest.
     """
-    if max(n_schools, n_partners) < 2**16:
-        order = np.argsort(partner.astype(np.uint16), kind="stable")
-        order = order[np.argsort(school[order].astype(np.uint16), kind="stable")]
-    else:
-        order = np.argsort(school * n_partners + partner, kind="stable")
-    keys = (school * n_partners + partner)[order]
-    first = np.ones(len(keys), dtype=bool)
-    first[1:] = keys[1:] != keys[:-1]
-    return keys[first], order[first]
+    site_chord = chord(partners.radius_km[partners.site_owner])
+    school, site, km = pairs_within(
+        unit_vectors(slat, slon), unit_vectors(partners.site_lat, partners.site_lon), site_chord
+    )
+    school = school.astype(index, copy=False)
+    if len(partners.site_owner) == partners.size:
+        return school, site.astype(index, copy=False), km
+    partner = partners.site_owner[site].astype(index)
+    first = np.ones(len(school), dtype=bool)
+    first[1:] = (school[1:] != school[:-1]) | (partner[1:] != partner[:-1])
+    starts = np.flatnonzero(first)
+    return school[starts], partner[starts], np.minimum.reduceat(km, starts) if len(starts) else km
+
+
+def _with_extra(
+    school: np.ndarray,
+    partner: np.ndarray,
+    km: np.ndarray,
+    es: np.ndarray,
+    ep: np.ndarray,
+    slat: np.ndarray,
+    slon: np.ndarray,
+    partners: PartnerTable,
+    n_schools: int,
+) -> tuple[np.ndarray, ...]:
+    """The sorted candidates with the pairs ``(es, ep)`` that rules add (imported with a cost, or locked) merged in
+    at their places; a pair already there, or listed twice, keeps its first row, as ``np.unique`` would."""
+    if not len(es):
+        return school, partner, km
+    _, first = np.unique(es.astype(np.int64) * partners.size + ep, return_index=True)
+    es, ep = es[first], ep[first]
+    at, found = PairRows(school, partner, n_schools).search(es, ep)
+    es, ep, at = es[~found], ep[~found], at[~found]
+    return (
+        np.insert(school, at, es),
+        np.insert(partner, at, ep),
+        np.insert(km, at, _nearest_site_km(slat[es], slon[es], ep, partners)),
+    )
 
 
 def _nearest_site_km(lat: np.ndarray, lon: np.ndarray, partner: np.ndarray, partners: PartnerTable) -> np.ndarray:
@@ -190,14 +224,46 @@ def positions_of(keys: np.ndarray, wanted: list[int] | np.ndarray) -> np.ndarray
     return pos[hit]
 
 
-def _loads(problem: Problem, role: Role, school: np.ndarray, keys: np.ndarray, flag, pairs: list[Pair]) -> np.ndarray:
-    """How much of the partner's capacity each pair uses: one school for an adviser; places for an employer."""
+class PairRows:
+    """Finds the rows of given (school, partner) pairs among candidates sorted by (school, partner), by a binary
+    search within each school's run: no key array as long as the candidates is ever built."""
+
+    def __init__(self, school: np.ndarray, partner: np.ndarray, n_schools: int) -> None:
+        self.partner = partner
+        self.starts = np.searchsorted(school, np.arange(n_schools + 1, dtype=school.dtype))  # no int64 copy
+
+    def search(self, school: np.ndarray, partner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each pair is, or would be inserted to keep the order, and whether it is there."""
+        school = np.asarray(school, dtype=np.int64)
+        partner = np.asarray(partner, dtype=np.int64)
+        lo, end = self.starts[school], self.starts[school + 1]
+        hi = end.copy()
+        last = max(len(self.partner) - 1, 0)
+        while np.any(open_ := lo < hi):
+            mid = (lo + hi) // 2
+            less = self.partner[np.minimum(mid, last)] < partner
+            lo = np.where(open_ & less, mid + 1, lo)
+            hi = np.where(open_ & ~less, mid, hi)
+        found = (lo < end) & (self.partner[np.minimum(lo, last)] == partner) if len(self.partner) else lo < end
+        return lo, found
+
+    def find(self, school: np.ndarray, partner: np.ndarray) -> np.ndarray:
+        """The rows of the pairs that are candidates."""
+        at, found = self.search(school, partner)
+        return at[found]
+
+
+def _loads(
+    problem: Problem, role: Role, school: np.ndarray, rows: PairRows, ids: Callable, pairs: list[Pair]
+) -> np.ndarray:
+    """How much of the partner's capacity each pair uses: one school for an adviser; places for an employer
+    (the school's, or the pair's own where it sets one: a pair out of reach and not locked has no row)."""
     if role == "adviser":
-        return np.ones(len(keys))
+        return np.broadcast_to(1.0, school.shape)
     load = np.array([s.load for s in problem.schools], dtype=np.float64)[school]
-    for pair in pairs:  # one at a time: a pair out of reach and not locked has no row
-        if pair.load is not None:
-            load[flag([pair])] = pair.load
+    own = [p for p in pairs if p.load is not None]  # validation lets no pair repeat
+    at, found = rows.search(*ids(own))
+    load[at[found]] = np.array([p.load for p in own], dtype=np.float64)[found]
     return load
 
 
@@ -206,19 +272,17 @@ def _rule_masks(
     partners: PartnerTable,
     school: np.ndarray,
     partner: np.ndarray,
-    keys: np.ndarray,
+    rows: PairRows,
     school_at: dict[str, int],
-    flag,
+    flag: Callable,
     pairs: list[Pair],
 ) -> dict[str, np.ndarray]:
     """One boolean mask per rule, True where the rule removes the candidate."""
-    n_partners = partners.size
-    conflict_keys = [
-        school_at[c] * n_partners + j for j, cs in enumerate(partners.conflicts) for c in cs if c in school_at
-    ]
-    masks = {name: np.zeros(len(keys), dtype=bool) for name in RULES}
+    conflicts = [(school_at[c], j) for j, cs in enumerate(partners.conflicts) for c in cs if c in school_at]
+    masks = {name: np.zeros(len(school), dtype=bool) for name in RULES}
     masks["unavailable"] = partners.unavailable[partner]
-    masks["conflict"][positions_of(keys, conflict_keys)] = True
+    if conflicts:
+        masks["conflict"][rows.find(*np.array(conflicts, dtype=np.int64).T)] = True
     masks["forbidden"][flag([p for p in pairs if p.forbidden])] = True
     if problem.policy.needs_require_skills and partners.role == "adviser":
         masks["skills"] = _lacks_skills(problem, partners, school, partner)

@@ -586,13 +586,7 @@ def _grow(inp: RoleInput, extra: CandidateGraph, extra_costs: Costs) -> RoleInpu
         removed={k: v + extra.removed.get(k, 0) for k, v in g.removed.items()},
         **{f: v[order] for f, v in joined.items()},
     )
-    c = inp.costs
-    costs = Costs(
-        components=np.concatenate([c.components, extra_costs.components])[order],
-        total=np.concatenate([c.total, extra_costs.total])[order],
-        units=np.concatenate([c.units, extra_costs.units])[order],
-        need=c.need,
-    )
+    costs = inp.costs.joined(extra_costs, order)
     return RoleInput(graph, costs, slot_values(graph, costs), distinct_sectors=inp.distinct_sectors, engage=inp.engage)
 
 

@@ -20,7 +20,7 @@ from helpers import (
 )
 
 import fixtures
-from matcher.candidates import _sorted_pairs
+from matcher.candidates import PairRows
 from matcher.costs import COMPONENTS
 from matcher.solve import role_input
 from matcher.solvers import RoleInput
@@ -44,7 +44,7 @@ def graph_rows(raw: Record, role: str) -> tuple[RoleInput, dict[tuple[str, str],
 
 def components(inp: RoleInput, row: int) -> dict[str, float]:
     """The non-zero weighted cost components of one candidate, by name."""
-    return {name: float(v) for name, v in zip(COMPONENTS, inp.costs.components[row], strict=True) if v != 0}
+    return {name: float(v) for name, v in zip(COMPONENTS, inp.costs.components(np.array([row]))[0], strict=True) if v}
 
 
 def expected_components(raw: Record, rules: RoleRules, s: str, p: str) -> dict[str, float]:
@@ -262,13 +262,13 @@ def test_reach_agrees_with_a_haversine_balltree(role: str) -> None:
         assert inp.graph.distance_km[row] == pytest.approx(oracle[key], abs=1e-6), key
 
 
-@pytest.mark.parametrize("n_ids", [300, 70_000])  # radix passes on 16-bit ids, and the comparison-sort fallback
-def test_sorted_pairs_match_numpy_unique(n_ids: int) -> None:
+@pytest.mark.parametrize("n_ids", [300, 70_000])
+def test_pair_rows_match_a_search_of_the_sorted_keys(n_ids: int) -> None:
     rng = np.random.default_rng(n_ids)
-    school, partner = rng.integers(0, n_ids, 5000), rng.integers(0, 300, 5000)
-    school[4000:] = school[:1000]  # repeated pairs: the first position must win, as in np.unique
-    partner[4000:] = partner[:1000]
-    keys, first = _sorted_pairs(school, partner, n_ids, 300)
-    want_keys, want_first = np.unique(school * 300 + partner, return_index=True)
-    assert np.array_equal(keys, want_keys)
-    assert np.array_equal(first, want_first)
+    keys = np.unique(rng.integers(0, n_ids, 5000) * 300 + rng.integers(0, 300, 5000))
+    school, partner = keys // 300, keys % 300
+    wanted = np.concatenate([keys[::7], rng.integers(0, n_ids * 300, 2000), [0, n_ids * 300 - 1]])
+    at, found = PairRows(school.astype(np.int32), partner.astype(np.int32), n_ids).search(wanted // 300, wanted % 300)
+    want_at = np.searchsorted(keys, wanted)
+    assert np.array_equal(at, want_at)
+    assert np.array_equal(found, np.isin(wanted, keys))
