@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from typing import Any, TypeVar
 
 import numpy as np
@@ -122,10 +123,13 @@ class _Records:
         self.finish = finish
 
     def __call__(self, records: list) -> list:
-        keys = self.keys
-        if not all(type(record) is dict and record.keys() <= keys for record in records):
+        if not set(map(type, records)) <= {dict} or not all(map(self.keys.issuperset, records)):
             raise Refused("record")
-        columns = {name: load([r.get(name, missing) for r in records]) for name, load in self.loaders.items()}
+        count = len(records)
+        columns = {
+            name: load(list(map(dict.get, records, repeat(name, count), repeat(missing, count))))
+            for name, load in self.loaders.items()
+        }
         return self.finish(columns)
 
 
@@ -145,17 +149,10 @@ def _field_loader(field: fields.Field) -> Convert:
         if (_MISSING in kinds and required) or (_NONE in kinds and not allow_none):
             raise Refused(field.name)
         given = iter(convert([v for v in values if v is not None and v is not missing]))
-        return [
-            next(given) if v is not None and v is not missing else None if v is None else _default(default)
-            for v in values
-        ]
+        fresh = default if callable(default) else lambda: default  # list, dict: a new one per record
+        return [None if v is None else fresh() if v is missing else next(given) for v in values]
 
     return load
-
-
-def _default(default: Any) -> Any:
-    """A field's ``load_default``, called afresh per record when callable (``list``, ``dict``) as marshmallow does."""
-    return default() if callable(default) else default
 
 
 def _converter(field: fields.Field) -> Convert:
@@ -361,18 +358,19 @@ def _placed(columns: dict[str, Column]) -> None:
 def _tuples(columns: dict[str, Column], *keys: str, unique: Sequence[str] = ()) -> None:
     """Lists as the tuples the records hold; those in ``unique`` without repeats, first kept."""
     for key in keys:
-        columns[key] = [tuple(value) for value in columns[key]]
+        columns[key] = list(map(tuple, columns[key]))
     for key in unique:
-        columns[key] = [tuple(dict.fromkeys(value)) for value in columns[key]]
+        columns[key] = list(map(tuple, map(dict.fromkeys, columns[key])))
 
 
 def _finish_schools(columns: dict[str, Column]) -> list[School]:
     """``SchoolSchema.make``: placed; an old file's one ``current_adviser`` first among the current advisers."""
     _placed(columns)
     legacy = columns.pop("current_adviser")
-    columns["current_advisers"] = [
-        ([old] if old else []) + list(now) for old, now in zip(legacy, columns["current_advisers"], strict=True)
-    ]
+    if any(legacy):  # missing and None are falsy, as a legacy id of "" cannot be
+        columns["current_advisers"] = [
+            ([old] if old else []) + list(now) for old, now in zip(legacy, columns["current_advisers"], strict=True)
+        ]
     _tuples(columns, "sectors", "needs", unique=("current_advisers", "current_cornerstones"))
     return records_from_columns(School, columns)
 
