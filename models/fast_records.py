@@ -15,15 +15,14 @@ drift apart.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from marshmallow import Schema, ValidationError, fields, missing, validate
 
-from models.domain import Adviser, CornerstoneEmployer, Pair, Policy, Problem, School, Site
+from models.domain import Adviser, CornerstoneEmployer, Pair, Policy, Problem, School, Site, records_from_columns
 from models.geocode import locate
 from models.postcodes import normalise as normalise_postcode
 from models.schemas import (
@@ -45,7 +44,6 @@ from models.schemas import (
     control_character,
 )
 
-R = TypeVar("R")
 Column = list[Any]
 Convert = Callable[[Column], Column]
 _MISSING, _NONE = type(missing), type(None)
@@ -86,27 +84,6 @@ def _record_list(raw: Mapping[str, Any], key: str, load: Callable[[list], list],
     if type(value) is not list:
         raise Refused(key)
     return tuple(load(value))
-
-
-def records_from_columns(cls: type[R], columns: Mapping[str, Column]) -> list[R]:
-    """Records of the frozen dataclass ``cls``, one per row of ``columns`` (one list per field, every field).
-
-    It bypasses ``__init__`` as ``pickle`` and ``copy`` do: a frozen dataclass's ``__init__`` sets each field
-    through ``object.__setattr__``, about twice the cost of filling the new record's ``__dict__``, and the values
-    here are already checked. The record classes have no ``__post_init__`` for this to skip.
-    """
-    names = tuple(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]  # cls is a dataclass
-    if set(columns) != set(names):
-        raise TypeError(f"{cls.__name__} takes the fields {names}, not {tuple(columns)}")
-    new = object.__new__
-    made = []
-    for row in zip(*(columns[name] for name in names), strict=True):
-        record = new(cls)
-        state = record.__dict__
-        for name, value in zip(names, row, strict=True):
-            state[name] = value
-        made.append(record)
-    return made
 
 
 class _Records:

@@ -5,7 +5,9 @@ so the faults and their words are those of the schemas."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
+import pickle
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 from marshmallow import fields, validate
 
 import fixtures
-from models import Problem, ProblemError, load_problem
+from models import Problem, ProblemError, School, load_problem
 from models import schemas as schemas_module
 from models.fast_records import fast_problem
 from models.geocode import locate
@@ -256,3 +258,20 @@ def test_both_paths_agree_on_mutated_documents(raw: dict[str, Any]) -> None:
     faults, record, field and words."""
     assert outcome(load_problem, raw) == outcome(marshmallow_load, raw)
     assert_agree(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(fixtures.lancashire_problem(), id="lancashire"),
+        pytest.param(fixtures.national_problem(300, 300, 20), id="national"),
+        pytest.param({"hub": {"id": "h", "name": "Hub"}, "schools": []}, id="empty"),
+    ],
+)
+def test_a_problem_pickles_by_columns_to_the_same_problem(raw: dict[str, Any]) -> None:
+    problem = marshmallow_load(raw)
+    _, args = problem.__reduce__()
+    assert isinstance(args[2], dict) and list(args[2]) == [f.name for f in dataclasses.fields(School)]
+    again = pickle.loads(pickle.dumps(problem, protocol=pickle.HIGHEST_PROTOCOL))
+    assert_same(again, problem)
+    assert all(type(record) is School for record in again.schools)
