@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from marshmallow import Schema, ValidationError, fields, missing, validate
+from marshmallow.decorators import POST_LOAD, PRE_LOAD, VALIDATES, VALIDATES_SCHEMA
 
 from models.domain import Adviser, CornerstoneEmployer, Pair, Policy, Problem, School, Site, records_from_columns
 from models.geocode import locate
@@ -49,6 +50,7 @@ Convert = Callable[[Column], Column]
 _MISSING, _NONE = type(missing), type(None)
 _NUMBERS = frozenset({int, float})  # exact types: bool, and float or int subclasses, go to marshmallow
 _BENCHMARKS = frozenset(BENCHMARKS)
+_LOAD_HOOKS = (PRE_LOAD, VALIDATES, VALIDATES_SCHEMA, POST_LOAD)
 
 
 class Refused(Exception):
@@ -91,8 +93,8 @@ class _Records:
     each field loaded over the column of all records, then ``finish`` mirrors the schema's own hooks."""
 
     def __init__(self, schema: Schema, hooks: set[str], finish: Callable[[dict[str, Column]], list]):
-        found = {name for tag in ("pre_load", "validates", "validates_schema", "post_load") for name, *_ in
-                 schema._hooks[tag]}  # fmt: skip
+        registered = schema._hooks  # marshmallow's own register of a schema's decorated methods, by tag
+        found = {name for tag in _LOAD_HOOKS for name, *_ in registered[tag]}
         if found != hooks:
             raise TypeError(f"{type(schema).__name__} has the hooks {found}; the fast path mirrors {hooks}")
         self.keys = frozenset(schema.load_fields)

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from marshmallow import fields, validate
+from marshmallow import fields, validate, validates_schema
 
 import fixtures
-from models import Problem, ProblemError, School, load_problem
+from models import Problem, ProblemError, School, fast_records, load_problem
 from models import schemas as schemas_module
 from models.fast_records import fast_problem
 from models.geocode import locate
@@ -275,3 +275,19 @@ def test_a_problem_pickles_by_columns_to_the_same_problem(raw: dict[str, Any]) -
     again = pickle.loads(pickle.dumps(problem, protocol=pickle.HIGHEST_PROTOCOL))
     assert_same(again, problem)
     assert all(type(record) is School for record in again.schools)
+
+
+def test_a_schema_rule_the_fast_path_does_not_mirror_stops_it_being_built() -> None:
+    """A new hook or validator in a schema cannot be silently skipped by the fast path."""
+
+    class Stricter(PairSchema):
+        @validates_schema
+        def never_locked(self, data: dict, **_: Any) -> None:
+            pass
+
+    with pytest.raises(TypeError, match=r"Stricter has the hooks \{.*'never_locked'.*\}; the fast path mirrors"):
+        fast_records._Records(Stricter(), {"not_both", "make"}, fast_records._finish_pairs)
+    with pytest.raises(TypeError, match="no fast path for the validator <Email"):
+        fast_records._field_loader(fields.String(validate=validate.Email()))
+    with pytest.raises(TypeError, match="no fast path for Date fields"):
+        fast_records._field_loader(fields.Date())
