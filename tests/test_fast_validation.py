@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import math
 import pickle
 from typing import Any
@@ -291,3 +292,17 @@ def test_a_schema_rule_the_fast_path_does_not_mirror_stops_it_being_built() -> N
         fast_records._field_loader(fields.String(validate=validate.Email()))
     with pytest.raises(TypeError, match="no fast path for Date fields"):
         fast_records._field_loader(fields.Date())
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_collector_is_left_as_it_was_whether_the_fast_path_accepts_or_refuses(enabled: bool) -> None:
+    refused = small()
+    refused["advisers"][0]["capacity"] = 11
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        for raw in (small(), refused):
+            fast_problem(raw)
+            assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
