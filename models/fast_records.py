@@ -190,18 +190,23 @@ def _within(low: Any, high: Any, ranges: Sequence[validate.Range]) -> bool:
     return True
 
 
+def _numbers(values: Column, name: str) -> np.ndarray:
+    """The column as floats, when every value is an int or a float (not a bool) that a float can hold."""
+    if not set(map(type, values)) <= _NUMBERS:
+        raise Refused(name)
+    try:
+        return np.array(values, dtype=np.float64)
+    except OverflowError:  # an int beyond any float: marshmallow's "Number too large."
+        raise Refused(name) from None
+
+
 def _floats(field: fields.Float) -> Convert:
     if field.allow_nan:
         raise TypeError(f"{field!r}: the fast path refuses every NaN")
     ranges = _ranges(field)
 
     def convert(values: Column) -> Column:
-        if not set(map(type, values)) <= _NUMBERS:
-            raise Refused(field.name)
-        try:
-            column = np.array(values, dtype=np.float64)
-        except OverflowError:  # an int beyond any float: marshmallow's "Number too large."
-            raise Refused(field.name) from None
+        column = _numbers(values, field.name)
         if column.size and not (
             np.isfinite(column).all() and _within(float(column.min()), float(column.max()), ranges)
         ):
@@ -312,11 +317,9 @@ def _marks(field: Marks) -> Convert:
     def convert(values: Column) -> Column:
         if not set(map(type, values)) <= {dict} or not all(marks.keys() <= _BENCHMARKS for marks in values):
             raise Refused(field.name)
-        numbers = [number for marks in values for number in marks.values()]
-        if numbers:
-            column = np.array(numbers, dtype=np.float64) if set(map(type, numbers)) <= _NUMBERS else None
-            if column is None or not ((column >= PERCENT.min) & (column <= PERCENT.max)).all():  # NaN fails both
-                raise Refused(field.name)
+        column = _numbers([number for marks in values for number in marks.values()], field.name)
+        if not ((column >= PERCENT.min) & (column <= PERCENT.max)).all():  # NaN fails both
+            raise Refused(field.name)
         return [dict(zip(marks, map(float, marks.values()), strict=True)) for marks in values]
 
     return convert
