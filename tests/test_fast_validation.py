@@ -19,6 +19,7 @@ from marshmallow import fields, validate, validates_schema
 import fixtures
 from models import Problem, ProblemError, School, fast_records, load_problem
 from models import schemas as schemas_module
+from models.domain import BENCHMARKS
 from models.fast_records import fast_problem
 from models.geocode import locate
 from models.schemas import AdviserSchema, EmployerSchema, PairSchema, SchoolSchema, SiteSchema, marshmallow_problem
@@ -166,6 +167,13 @@ def record_fields(collection: str) -> list[str]:
     return [*SCHEMAS[collection].load_fields, "unknown_field"]
 
 
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from([*BENCHMARKS, "lat", "x"]), inner),
+    max_leaves=6,
+)  # any value a JSON document can hold (NaN and infinities too, as Python's json reads them)
+
+
 def _sites(record: dict[str, Any]) -> list[dict[str, Any]]:
     sites = record.get("sites")
     return [site for site in sites if isinstance(site, dict)] if isinstance(sites, list) else []
@@ -200,7 +208,7 @@ def mutated(draw: st.DrawFn) -> dict[str, Any]:
             raw[collection][raw[collection].index(record)] = draw(st.sampled_from([None, [], "x", 1]))
         else:
             extra = boundaries(field) if field is not None else []
-            record[name] = draw(st.sampled_from(COMMON + extra) | st.floats() | st.integers(-(10**6), 10**6))
+            record[name] = draw(st.sampled_from(COMMON + extra) | JSON)
     if draw(st.booleans()):
         key = draw(st.sampled_from(["schools", "advisers", "employers", "pairs"]))
         raw[key] = draw(st.sampled_from([raw[key], None, {}, (), "x", [], tuple(raw[key])]))
