@@ -1,7 +1,8 @@
 """Domain objects of a matching round: validated once at the edge, then trusted by the core.
 
 They are frozen dataclasses so a problem cannot change under a solver; the marshmallow schemas in
-``models.schemas`` are the only way in from JSON, and they build exactly these objects.
+``models.schemas`` (with ``models.fast_records``, which applies their rules a column at a time) are the only way in
+from JSON, and they build exactly these objects.
 """
 
 from __future__ import annotations

@@ -420,8 +420,8 @@ class ProblemSchema(_Strict):
 def load_problem(raw: Any) -> Problem:
     """Validate a problem document (already parsed JSON) and build the Problem, or raise ProblemError.
 
-    A document whose records the fast path (``models.fast_records``) accepts plainly is built by it, in a fifth of
-    the time at national scale; any other is loaded by ``ProblemSchema``, which words every fault.
+    A document whose records the fast path (``models.fast_records``) accepts plainly is built by it, several times
+    faster at national scale; any other is loaded by ``ProblemSchema``, which words every fault.
     """
     from models.fast_records import fast_problem
     from models.validation import check_problem
