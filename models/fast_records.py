@@ -114,8 +114,7 @@ class _Records:
     each field loaded over the column of all records, then ``finish`` mirrors the schema's own hooks."""
 
     def __init__(self, schema: Schema, hooks: set[str], finish: Callable[[dict[str, Column]], list]):
-        registered = schema._hooks  # marshmallow's own register of a schema's decorated methods, by tag
-        found = {name for tag in _LOAD_HOOKS for name, *_ in registered[tag]}
+        found = _load_hooks(schema)
         if found != hooks:
             raise TypeError(f"{type(schema).__name__} has the hooks {found}; the fast path mirrors {hooks}")
         self.keys = frozenset(schema.load_fields)
@@ -133,11 +132,22 @@ class _Records:
         return self.finish(columns)
 
 
+def _load_hooks(schema: Schema) -> set[str]:
+    """The names of the schema's decorated load methods, from marshmallow's own register of them (``_hooks``: in
+    marshmallow 4 by tag, each a (name, many, options); in marshmallow 3 by (tag, many), each a name)."""
+    found = set()
+    for key, entries in schema._hooks.items():
+        if (key[0] if isinstance(key, tuple) else key) in _LOAD_HOOKS:
+            found |= {entry[0] if isinstance(entry, tuple) else entry for entry in entries}
+    return found
+
+
 def _field_loader(field: fields.Field) -> Convert:
     """The field over a column of raw values (``missing`` where a record lacks the key), as ``Field.deserialize``
     treats each: ``required``, then ``load_default`` for a missing key, None where ``allow_none``, else the
     value converted and validated by ``_converter``."""
-    if field.data_key is not None or field.attribute is not None or field.pre_load or field.post_load:
+    hooks = getattr(field, "pre_load", None) or getattr(field, "post_load", None)  # marshmallow 4's field hooks
+    if field.data_key is not None or field.attribute is not None or hooks:
         raise TypeError(f"{field!r}: no fast path for renamed fields or field hooks")
     convert = _converter(field)
     required, allow_none, default = field.required, field.allow_none, field.load_default
@@ -190,7 +200,7 @@ def _within(low: Any, high: Any, ranges: Sequence[validate.Range]) -> bool:
     return True
 
 
-def _numbers(values: Column, name: str) -> np.ndarray:
+def _numbers(values: Column, name: str | None) -> np.ndarray:
     """The column as floats, when every value is an int or a float (not a bool) that a float can hold."""
     if not set(map(type, values)) <= _NUMBERS:
         raise Refused(name)
