@@ -179,7 +179,8 @@ class Problem:
         ``hubmatch solve`` validates in a forked child and hands the Problem back through a pipe. Pickle's own
         form writes a state dict per record and rebuilds it field by field; the columns are a fifth smaller and
         quicker both ways (CPU, best of 11: 5,000 schools and 5,000 advisers dump in 17 ms and load in 21 ms
-        against 20 and 24 ms; 20,000 and 20,000 in about 90 and 95 ms against 130 and 125 ms).
+        against 20 and 24 ms; 20,000 and 20,000 in about 90 and 95 ms against 110 and 105 ms; a fresh process's
+        one load of those, as the command's parent meets it, 0.13 s against 0.18 s: ``bench/validation.py``).
         """
         tables = zip(_RECORD_CLASSES, (self.schools, self.advisers, self.employers, self.pairs), strict=True)
         return _unpickle_problem, (self.hub, self.policy, *(record_columns(cls, records) for cls, records in tables))
