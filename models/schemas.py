@@ -59,6 +59,7 @@ MAX_PROPOSALS_PER_PAGE = 1_000
 MAX_WAIT_S = 120  # ?wait= seconds for a solve
 MAX_GAP_PLACES = 20  # places per role a gap search lists (each one a re-solve)
 MAX_ID_LENGTH = 64
+MAX_LIST_ITEM_LENGTH = 64  # each sector, need, skill or referenced id of a record's lists
 MAX_NAME_LENGTH = 200
 MAX_POSTCODE_LENGTH = 16
 MAX_REASON_LENGTH = 1_000
@@ -149,7 +150,9 @@ class Names(fields.Field):
         super().__init__(**kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= 64 for v in value):
+        if not isinstance(value, list) or not all(
+            isinstance(v, str) and 0 < len(v) <= MAX_LIST_ITEM_LENGTH for v in value
+        ):
             raise self.make_error("invalid")
         for index, item in enumerate(value):
             if self.ids and not _ID.match(item):
@@ -168,7 +171,10 @@ class Marks(fields.Field):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, float]:
         if not isinstance(value, dict) or not all(
-            k in BENCHMARKS and isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 100
+            k in BENCHMARKS
+            and isinstance(v, int | float)
+            and not isinstance(v, bool)
+            and PERCENT.min <= v <= PERCENT.max
             for k, v in value.items()
         ):
             raise self.make_error("invalid")
@@ -412,18 +418,33 @@ class ProblemSchema(_Strict):
 
 
 def load_problem(raw: Any) -> Problem:
-    """Validate a problem document (already parsed JSON) and build the Problem, or raise ProblemError."""
-    from models.validation import RecordIds, check_problem, reference_faults
+    """Validate a problem document (already parsed JSON) and build the Problem, or raise ProblemError.
+
+    A document whose records the fast path (``models.fast_records``) accepts plainly is built by it, several times
+    faster at national scale; any other is loaded by ``ProblemSchema``, which words every fault.
+    """
+    from models.fast_records import fast_problem
+    from models.validation import check_problem
 
     if not isinstance(raw, dict):
         raise ProblemError([Fault("problem", "", "A problem is a JSON object.")])
+    problem = fast_problem(raw)
+    if problem is None:
+        problem = marshmallow_problem(raw)
+    check_problem(problem)
+    return problem
+
+
+def marshmallow_problem(raw: dict) -> Problem:
+    """The Problem of a document loaded field by field by ``ProblemSchema``, before the checks across records;
+    ProblemError with every field fault (and the reference faults the raw records show) when it fails."""
+    from models.validation import RecordIds, reference_faults
+
     try:
-        problem = ProblemSchema().load(raw)
+        return ProblemSchema().load(raw)
     except ValidationError as err:
         field_faults = faults_from_marshmallow(err.messages, raw)
         raise ProblemError(field_faults + reference_faults(RecordIds.of_raw(raw))) from None
-    check_problem(problem)
-    return problem
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:

@@ -8,7 +8,7 @@ schools that have since left; they are ignored, not refused, because last term's
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +78,9 @@ def reference_faults(ids: RecordIds) -> list[Fault]:
     ]
 
 
-def _duplicates(collection: str, ids: Iterable[str]) -> list[Fault]:
+def _duplicates(collection: str, ids: Sequence[str]) -> list[Fault]:
+    if len(set(ids)) == len(ids):  # the usual case, in one C-level pass
+        return []
     seen: dict[str, int] = {}
     faults = []
     for index, rid in enumerate(ids):
@@ -118,6 +120,8 @@ def _pair_references(ids: RecordIds) -> list[Fault]:
 
 def _locked_faults(problem: Problem) -> list[Fault]:
     """Locked pairs that cannot all hold: an unavailable adviser, over a partner's capacity or a school's slots."""
+    if not any(pair.locked for pair in problem.pairs):
+        return []
     schools = {s.id: s for s in problem.schools}
     advisers = {a.id: a for a in problem.advisers}
     employers = {e.id: e for e in problem.employers}
