@@ -34,7 +34,6 @@ def loaded(modules: set[str], banned: tuple[str, ...]) -> list[str]:
     return sorted(m for m in modules if any(m == b or m.startswith(b + ".") for b in banned))
 
 
-@pytest.mark.xfail(strict=True, reason="matcher/candidates.py still imports scipy.spatial (cKDTree) for radius queries")
 def test_a_flow_round_imports_no_scipy() -> None:
     code = "import matcher, sys; assert not any(m.split('.')[0] == 'scipy' for m in sys.modules)"
     subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, cwd=ROOT)
@@ -56,8 +55,8 @@ def module_level_imports(path: Path) -> set[str]:
 
 
 def test_only_the_candidates_bring_scipy_onto_the_flow_path() -> None:
-    """Every module of the project that ``import matcher`` loads, but matcher.candidates (being rewritten without
-    it), imports no scipy when it is imported: gaps, recommend and the MIP import it in the code that runs them."""
+    """Every module of the project that ``import matcher`` loads imports no scipy when it is imported: gaps,
+    recommend and the MIP import it in the code that runs them."""
     ours = [m for m in modules_after("import matcher") if m.split(".")[0] in ("matcher", "models", "hubmatch")]
     assert "matcher.explain" in ours and "matcher.solvers.flow" in ours
     with_scipy = {}
@@ -67,7 +66,7 @@ def test_only_the_candidates_bring_scipy_onto_the_flow_path() -> None:
         found = loaded(module_level_imports(Path(spec.origin)), ("scipy",))
         if found:
             with_scipy[name] = found
-    assert set(with_scipy) <= {"matcher.candidates"}, with_scipy
+    assert with_scipy == {}
 
 
 def test_solve_help_loads_no_other_command() -> None:
