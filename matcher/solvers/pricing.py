@@ -154,10 +154,11 @@ class NetworkSolver:
 
     def fill_all(self, costs: np.ndarray, source: int, sink: int, total: int) -> np.ndarray | None:
         """A cheapest flow of ``total`` from ``source`` to ``sink``, or None when no flow carries that much."""
-        if self.pricing != "off" and self._most(source, sink) < total:
-            return None
         if self.pricing == "all":
+            if self._most(source, sink) < total:
+                return None
             return self.priced.min_cost_flow(costs, self._supplies(source, sink, total))
+        # on every arc, OR-Tools' own feasibility check (a maximum flow before cost scaling) settles it
         flow = self._full(costs, source, sink, total)
         status = flow.solve()
         if status == flow.INFEASIBLE:
