@@ -273,11 +273,23 @@ def nearest_km(lat: np.ndarray, lon: np.ndarray, to_lat: np.ndarray, to_lon: np.
 
 
 def _nearest_partner_km(problem: Problem, inp: RoleInput, schools: np.ndarray) -> np.ndarray:
-    """Distance from each school to the nearest site of any partner of the role (inf when there is none)."""
+    """Distance from each school to the nearest site of any partner of the role (inf when there is none); for
+    advisers, to the nearest adviser's area (``models.privacy.area_of``), as every distance a reader sees of an
+    adviser is, so that no sentence narrows down where a volunteer lives."""
     p = inp.graph.partners
     lat = np.array([problem.schools[s].lat for s in schools.tolist()], dtype=np.float64)
     lon = np.array([problem.schools[s].lon for s in schools.tolist()], dtype=np.float64)
-    return nearest_km(lat, lon, p.site_lat, p.site_lon)
+    if p.role != ADVISER or not len(schools):
+        return nearest_km(lat, lon, p.site_lat, p.site_lon)
+    areas = _areas(p.site_lat, p.site_lon)
+    return nearest_km(lat, lon, areas[:, 0], areas[:, 1])
+
+
+def _areas(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """The (lat, lon) of the area of each point (``models.privacy.area_of``), one row per point."""
+    return np.array(
+        [area_of(la, lo) for la, lo in zip(lat.tolist(), lon.tolist(), strict=True)], dtype=np.float64
+    ).reshape(-1, 2)
 
 
 def idle(problem: Problem, inp: RoleInput, chosen: np.ndarray, proven: bool) -> list[Idle]:
@@ -374,10 +386,7 @@ def _nearest_school_km(problem: Problem, inp: RoleInput, partners: np.ndarray) -
     np.minimum.at(exact, owner, nearest_km(p.site_lat[sites], p.site_lon[sites], lat, lon))
     if p.role != ADVISER:
         return exact, exact
-    areas = np.array(
-        [area_of(la, lo) for la, lo in zip(p.site_lat[sites].tolist(), p.site_lon[sites].tolist(), strict=True)],
-        dtype=np.float64,
-    ).reshape(-1, 2)
+    areas = _areas(p.site_lat[sites], p.site_lon[sites])
     shown = np.full(len(partners), np.inf)
     np.minimum.at(shown, owner, nearest_km(areas[:, 0], areas[:, 1], lat, lon))
     return exact, shown

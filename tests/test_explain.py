@@ -27,7 +27,7 @@ from matcher.costs import SCALE
 from matcher.solve import role_input
 from matcher.solvers import solve_role
 from models import Problem, Solution, Unmatched, load_problem
-from models.privacy import band_label
+from models.privacy import area_of, band_label
 
 REASONS = {"out_of_reach", "blocked_by_rule", "partners_full", "company_cap", "sector_taken"}
 
@@ -170,7 +170,12 @@ def reason_holds(raw: Record, solution: Solution, u: Unmatched) -> bool:
     room = partner_room(rules, chosen)
     with_room = {p for p in usable if room[p] + 1e-9 >= rules.load(u.school, p)}
     if u.reason == "out_of_reach":
-        nearest = min((rules.km(u.school, p) for p in rules.partners), default=None)
+        if u.role == "adviser":  # an adviser's distance is measured from the adviser's area, never the home
+            school = rules.schools[u.school]
+            areas = [area_of(a["lat"], a["lon"]) for a in rules.partners.values()]
+            nearest = min((haversine_km(school["lat"], school["lon"], *a) for a in areas), default=None)
+        else:
+            nearest = min((rules.km(u.school, p) for p in rules.partners), default=None)
         stated = f"{nearest:.1f} km" if u.role == "cornerstone" or nearest is None else band_label(nearest)
         return not reach and (nearest is None or f"the nearest is {stated} away" in u.detail)
     if u.reason == "blocked_by_rule":

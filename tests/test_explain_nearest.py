@@ -56,12 +56,13 @@ def sites_of(raw: Record, role: str) -> dict[str, list[tuple[float, float]]]:
 def misstated(raw: Record, solution: Solution) -> tuple[list[tuple], int]:
     """The out-of-reach slots and the partners with no school in reach whose stated distance is not brute
     force's, and how many were checked. A school's nearest partner is stated as a band for an adviser (from the
-    home), in km for an employer's site; an idle partner's as its exact km and the band from the adviser's area
-    (``models.privacy``; an employer's site is its own area)."""
+    advisers' areas, ``models.privacy``), in km for an employer's site; an idle partner's as its exact km and the
+    band from the adviser's area (an employer's site is its own area)."""
     schools = {s["id"]: (s["lat"], s["lon"]) for s in raw["schools"]}
     wrong, checked = [], 0
     for u in (u for u in solution.unmatched if u.reason == "out_of_reach"):
-        km = brute_km(schools[u.school], [t for sites in sites_of(raw, u.role).values() for t in sites])
+        sites = [t for spots in sites_of(raw, u.role).values() for t in spots]
+        km = brute_km(schools[u.school], [area_of(*t) for t in sites] if u.role == "adviser" else sites)
         one, where = ("adviser", band_of(km).label) if u.role == "adviser" else ("Cornerstone Employer", f"{km:.1f} km")
         checked += 1
         if u.detail != f"No {one} within travel distance; the nearest is {where} away.":
