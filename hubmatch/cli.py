@@ -7,15 +7,13 @@ nothing written), 1 anything unexpected.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gc
 import importlib
 import json
 import os
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -24,6 +22,7 @@ import orjson
 from hubmatch import __version__
 from hubmatch.overlap import load_while_importing
 from models import Problem, ProblemError, Solution, dump_solution, load_previous, load_problem
+from models.collector import collector_paused
 
 # matcher.solvers.SOLVERS (a test keeps them equal): importing the solvers here would load OR-Tools and scipy
 # before the input is read, which ``solve`` overlaps with validation instead.
@@ -61,24 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ProblemError, InputError) as err:
         _report(err)
         return 2
-
-
-@contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Run a one-shot batch command (solve, demo) without the cyclic garbage collector, then restore it; never a
-    long-lived one such as ``serve``.
-
-    A national round keeps ~100k parsed records and domain objects alive while it builds ~100k more, so the
-    collector rescans the same live objects again and again for nothing: measured 10% of load and solve. The
-    commands make no reference cycles worth collecting (reference counting frees the rest) and end soon after.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _command_of(argv: list[str]) -> str | None:
@@ -171,7 +152,8 @@ def _solve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alternatives", type=int, default=3, help="next-best partners listed per pairing")
 
 
-@_no_cyclic_gc()
+# one-shot commands (never serve): ~100k live records rescanned for nothing cost 10% of load and solve
+@collector_paused()
 def _solve(args: argparse.Namespace) -> int:
     problem, previous = load_while_importing(lambda: _load_inputs(args), ["matcher"], (ProblemError, InputError))
     from matcher import solve
@@ -191,7 +173,7 @@ def _load_inputs(args: argparse.Namespace) -> tuple[Problem, Solution | None]:
     return problem, (load_previous(_read_json(args.previous)) if args.previous else None)
 
 
-@_no_cyclic_gc()
+@collector_paused()
 def _demo(args: argparse.Namespace) -> int:
     import fixtures
     from matcher import solve
