@@ -166,11 +166,10 @@ def _max_flow(
     A round that can fill every open slot leaves need out of the costs: need costs are millions of times larger
     than the pair costs and slow cost scaling down 2.5-fold, and whatever the choice every school's need is then
     met. Whether it can is counted first, then settled by OR-Tools' own feasibility check (a maximum flow before
-    it scales costs; priced throughout, by the priced maximum flow). A round that cannot takes the need costs, with
-    the maximum flow's value from the priced maximum flow: where each
-    school has one slot, first with the small ``need_trial`` unit, kept when ``matcher.solvers.need`` proves it
-    covers the most need; else with the proven unit, since between maximum flows a residual cycle changes need,
-    engagement and cost by the bounds of ``level_units``.
+    it scales costs; priced throughout, by the priced maximum flow). A round that cannot takes the need costs:
+    where each school has one slot, first with the small ``need_trial`` unit, kept when ``matcher.solvers.need``
+    proves it covers the most need; else with the proven unit, since between maximum flows a residual cycle
+    changes need, engagement and cost by the bounds of ``level_units``.
     """
     v = inp.values
     n_s, total = inp.graph.n_schools, int(v.open_slots.sum())
@@ -181,8 +180,6 @@ def _max_flow(
     one_slot = int(v.open_slots.max(initial=0)) <= 1
     with _named(inp):
         flows = solver.fill_all(costs, source, sink, total) if _may_fill_all(inp, total) else None
-        if flows is None and not chosen.any():  # the maximum flow below is priced from each school's cheapest
-            chosen |= cheapest_arcs(inp, net, by_partner=False)
         if flows is None and one_slot and units.need_trial < units.slot:
             costs[net.core :] = -v.need_level * units.need_trial
             flows, _ = solver.max_flow_min_cost(costs, source, sink, total)

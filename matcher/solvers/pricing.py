@@ -167,16 +167,12 @@ class NetworkSolver:
 
     def max_flow_min_cost(self, costs: np.ndarray, source: int, sink: int, total: int) -> tuple[np.ndarray, int]:
         """A cheapest among the maximum flows from ``source`` to ``sink`` (at most ``total``), and its value."""
-        if self.pricing == "off":
-            flow = self._full(costs, source, sink, total)
-            flows = self._flows(flow, flow.solve_max_flow_with_min_cost())
-            return flows, int(flow.maximum_flow())
-        value = self._most(source, sink)
         if self.pricing == "all":
+            value = self._most(source, sink)
             return self.priced.min_cost_flow(costs, self._supplies(source, sink, value)), value
-        # OR-Tools would find the maximum flow again on every arc before its own feasibility check: set it instead
-        flow = self._full(costs, source, sink, value)
-        return self._flows(flow, flow.solve()), value
+        flow = self._full(costs, source, sink, total)
+        flows = self._flows(flow, flow.solve_max_flow_with_min_cost())
+        return flows, int(flow.maximum_flow())
 
     def min_cost(self, costs: np.ndarray, supplies: np.ndarray) -> np.ndarray:
         """A cheapest flow meeting ``supplies``."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from matcher.objective import LevelUnits
 from matcher.solvers.base import RoleInput, SolverUnsuitable
-from matcher.solvers.flow import PRICING, cheapest_arcs, lexicographic_network, solve_flow, sourced_core
+from matcher.solvers.flow import PRICING, lexicographic_network, solve_flow, sourced_core
 from matcher.solvers.pricing import FlowFailed, NetworkSolver
 
 
@@ -37,8 +37,7 @@ def cheapest_max_flow(inp: RoleInput) -> np.ndarray:
     costs = np.zeros(net.core + n_s, dtype=np.int64)
     costs[:n_pair] = net.costs[:n_pair]
     tails, heads, caps = sourced_core(inp, net)
-    start = cheapest_arcs(inp, net, by_partner=False)
-    solver = NetworkSolver(tails, heads, caps, net.n_nodes + 1, n_pair, PRICING, start)
+    solver = NetworkSolver(tails, heads, caps, net.n_nodes + 1, n_pair, PRICING, np.zeros(n_pair, dtype=bool))
     try:
         flows, _ = solver.max_flow_min_cost(costs, net.n_nodes, net.n_nodes - 1, total)
     except FlowFailed as err:
