@@ -225,7 +225,7 @@ def test_need_per_role_by_hand() -> None:
 
 def balltree_reach(raw: Record, role: str) -> dict[tuple[str, str], float]:
     """(school id, partner id) -> km to the nearest site within the partner's radius, by scikit-learn's haversine
-    BallTree: the oracle for the core's KD-tree on the unit sphere."""
+    BallTree: an independent oracle for the core's grid of tiles on the unit sphere."""
     from sklearn.neighbors import BallTree
 
     rules = rules_of(raw, role)
