@@ -132,7 +132,7 @@ def test_a_far_candidate_the_optimum_needs_is_found_by_pricing() -> None:
     g = inp.graph
     far = int(np.flatnonzero((g.school == 20) & (g.partner == 20))[0])  # S0 with B
     net = flow_solver.lexicographic_network(inp)
-    assert not flow_solver.cheapest_arcs(inp, net, by_partner=True)[far]  # not where pricing starts
+    assert not flow_solver.cheapest_arcs(inp, net)[far]  # not where pricing starts
     full = outcome(inp, "off")
     assert full[:2] == ("optimal", role_input(problem, "adviser").values.coverage(np.ones(41, dtype=np.int64)))
     for mode in MODES:

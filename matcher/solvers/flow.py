@@ -85,14 +85,14 @@ def _solve(inp: RoleInput, units: LevelUnits, pricing: str, chosen: np.ndarray) 
     engagement unit, and the lexicographic optimum with the proven one (``matcher.objective.level_units``)."""
     net = lexicographic_network(inp, units)
     if pricing == "all" and not chosen.any():
-        chosen |= cheapest_arcs(inp, net, by_partner=True)
+        chosen |= cheapest_arcs(inp, net)
     flows = _max_flow(inp, net, units, pricing, chosen)
     return (_lexicographic(inp, net, pricing, chosen) if flows is None else flows), net
 
 
-def cheapest_arcs(inp: RoleInput, net: Network, by_partner: bool) -> np.ndarray:
+def cheapest_arcs(inp: RoleInput, net: Network) -> np.ndarray:
     """The pair arcs a priced solve starts from: each school's cheapest free candidates (from the order the
-    explanations use too) and, for a solve priced throughout, each partner's."""
+    explanations use too) and each partner's."""
     g = inp.graph
     if g.locked.any():
         position = np.full(g.size, -1, dtype=np.int64)
@@ -101,8 +101,7 @@ def cheapest_arcs(inp: RoleInput, net: Network, by_partner: bool) -> np.ndarray:
         by_school = by_school[by_school >= 0]
     else:
         by_school = inp.by_school_and_cost  # every candidate is free: positions are arc numbers
-    partner = g.partner[net.free] if by_partner else None
-    return cheapest_pairs(by_school, g.school[net.free], partner, inp.costs.units[net.free], g.n_schools,
+    return cheapest_pairs(by_school, g.school[net.free], g.partner[net.free], inp.costs.units[net.free], g.n_schools,
                           g.partners.size, CHEAPEST)
 
 

@@ -103,16 +103,14 @@ def _potentials(
     return dist[:n_nodes]
 
 
-def cheapest_pairs(order_by_school: np.ndarray, school: np.ndarray, partner: np.ndarray | None, units: np.ndarray,
+def cheapest_pairs(order_by_school: np.ndarray, school: np.ndarray, partner: np.ndarray, units: np.ndarray,
                    n_schools: int, n_partners: int, k: int) -> np.ndarray:
-    """A mask of the ``k`` cheapest candidates of every school and, unless ``partner`` is None, of every partner:
-    where a priced flow starts."""
+    """A mask of the ``k`` cheapest candidates of every school and of every partner: where a priced flow starts."""
     chosen = np.zeros(len(school), dtype=bool)
     chosen[_first_k(order_by_school, school, n_schools, k)] = True
-    if partner is not None:
-        by_partner = np.argsort(units, kind="stable")
-        by_partner = by_partner[np.argsort(partner[by_partner], kind="stable")]
-        chosen[_first_k(by_partner, partner, n_partners, k)] = True
+    by_partner = np.argsort(units, kind="stable")
+    by_partner = by_partner[np.argsort(partner[by_partner], kind="stable")]
+    chosen[_first_k(by_partner, partner, n_partners, k)] = True
     return chosen
 
 
