@@ -109,7 +109,7 @@ def _engages_the_most(inp: RoleInput, net: Network, flows: np.ndarray, pricing: 
     """Whether the flows engage as many partners as any matching could: every engageable partner or every open
     slot (counting alone), else as many as a maximum flow through the first units (``_most_engaged``)."""
     engaged = _engaged(inp, net, flows)
-    if engaged >= min(int(inp.engageable().sum()), int(inp.values.open_slots.sum())):
+    if engaged >= min(int(inp.engageable.sum()), int(inp.values.open_slots.sum())):
         return True
     return engaged >= _most_engaged(inp, net, pricing, flows > 0)
 
@@ -117,7 +117,7 @@ def _engages_the_most(inp: RoleInput, net: Network, flows: np.ndarray, pricing: 
 def _engaged(inp: RoleInput, net: Network, flows: np.ndarray) -> int:
     """How many engageable partners (``RoleInput.engageable``) the pair flows give a school."""
     used = np.bincount(inp.graph.partner[net.free[flows > 0]], minlength=inp.graph.partners.size) > 0
-    return int((used & inp.engageable()).sum())
+    return int((used & inp.engageable).sum())
 
 
 def _most_engaged(inp: RoleInput, net: Network, pricing: str, chosen: np.ndarray) -> int:
@@ -198,7 +198,7 @@ def _may_fill_all(inp: RoleInput, total: int) -> bool:
     school, or less capacity (or, capped, fewer company places) than open slots in all. A national round with
     ``max_schools_per_company`` is such a case, and this saves its maximum flow."""
     g, v = inp.graph, inp.values
-    if np.any(np.bincount(g.school[inp.free], minlength=g.n_schools) < v.open_slots):
+    if np.any(np.bincount(inp.of_free(g.school), minlength=g.n_schools) < v.open_slots):
         return False
     partner_room = np.floor(inp.capacity_left() + 1e-9)
     company_left = inp.company_left()
@@ -263,9 +263,9 @@ def lexicographic_network(inp: RoleInput, units: LevelUnits | None = None) -> Ne
     unit = units.slot
     partner_next = np.broadcast_to(sink if company_left is None else n_s + n_p + g.partners.company, (n_p,))
     room = np.floor(inp.capacity_left() + 1e-9)
-    first = np.minimum(room, 1) * inp.engageable()
+    first = np.minimum(room, 1) * inp.engageable
     parts = [
-        (g.school[free], n_s + g.partner[free], np.ones(len(free)), inp.costs.units[free]),
+        (inp.of_free(g.school), n_s + inp.of_free(g.partner), np.ones(len(free)), inp.of_free(inp.costs.units)),
         (n_s + np.arange(n_p), partner_next, first, np.full(n_p, -units.engaged)),
         (n_s + np.arange(n_p), partner_next, room - first, np.zeros(n_p)),
     ]

@@ -77,7 +77,7 @@ def levels(inp: RoleInput) -> Levels:
     single = v.first_open & (v.open_slots == 1)
     firsts = [int(s) for s in np.flatnonzero(v.first_open & ~single) if int(s) in by_school]
     by_partner = dict(_groups(g.partner[free]))
-    engageable = [int(p) for p in np.flatnonzero(inp.engageable())] if inp.engage else []
+    engageable = [int(p) for p in np.flatnonzero(inp.engageable)] if inp.engage else []
     n_x, n_y, n_z = len(free), len(firsts), len(engageable)
 
     def over(x: np.ndarray, y: int = 0, z: int = 0) -> np.ndarray:
