@@ -296,9 +296,9 @@ def test_the_counting_shortcut_never_skips_a_round_that_can_fill_every_slot(seed
     for role in ROLES:
         inp = role_input(problem, role)
         net, total = lexicographic_network(inp), int(inp.values.open_slots.sum())
-        tails, heads, caps = sourced_core(inp, net)
-        whole = NetworkSolver(tails, heads, caps, net.n_nodes + 1, len(net.free), "off", np.zeros(0, dtype=bool))
-        filled = whole.max_flow(net.n_nodes, net.n_nodes - 1, caps)
+        tails, heads, caps = sourced_core(net)
+        whole = NetworkSolver(tails, heads, caps, net.n_nodes, len(net.free), "off", np.zeros(0, dtype=bool))
+        filled = whole.max_flow(net.source, net.sink, caps)
         assert _may_fill_all(inp, total) or filled < total, (seed, role)
 
 

@@ -7,7 +7,9 @@ earns nothing, so a volunteer's first school is worth more than the next and the
 stays open flows straight to the sink along a bypass arc whose cost is its coverage value in slot units: a school's
 first slot is dearer to leave open than its further ones, and the arcs are convex, so the cheapest flow is exactly
 the lexicographic optimum (``matcher.objective.level_units`` proves the weights). Locked pairs are taken out
-beforehand.
+beforehand. The network also holds a source with an arc to each school carrying its open slots: without supply
+it carries nothing, and the maximum flows, which start there, read the arcs up to it in place (``sourced_core``)
+instead of copying ten million of them.
 """
 
 from __future__ import annotations
@@ -126,25 +128,24 @@ def _most_engaged(inp: RoleInput, net: Network, pricing: str, chosen: np.ndarray
     A flow that is exact on the levels above and cheapest for its weights, and that engages this many partners,
     engages the most possible, and no cheaper choice engages as many: it is the lexicographic optimum. Priced, it
     starts from the pairs the flow chose, which already carry nearly all of it."""
-    tails, heads, caps = sourced_core(inp, net)
+    tails, heads, caps = sourced_core(net)
+    caps = caps.copy()
     caps[net.rest] = 0
-    solver = NetworkSolver(tails, heads, caps, net.n_nodes + 1, len(net.free), pricing, chosen.copy())
-    return solver.max_flow(net.n_nodes, net.n_nodes - 1, caps)
+    solver = NetworkSolver(tails, heads, caps, net.n_nodes, len(net.free), pricing, chosen.copy())
+    return solver.max_flow(net.source, net.sink, caps)
 
 
-def sourced_core(inp: RoleInput, net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The network's pair, partner and company arcs, then an arc from a source (node ``n_nodes``) to each school
-    carrying its open slots, as (tails, heads, capacities): the network of a maximum flow without bypass arcs."""
-    n_s = inp.graph.n_schools
-    tails = np.concatenate([net.tails[: net.core], np.full(n_s, net.n_nodes, dtype=np.int32)])
-    heads = np.concatenate([net.heads[: net.core], np.arange(n_s, dtype=np.int32)])
-    return tails, heads, np.concatenate([net.caps[: net.core], inp.values.open_slots])
+def sourced_core(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The network's pair, partner, company and source arcs, as (tails, heads, capacities) read in place: the
+    network of a maximum flow from the source, without bypass arcs."""
+    return net.tails[: net.sourced], net.heads[: net.sourced], net.caps[: net.sourced]
 
 
 @dataclass(frozen=True)
 class Network:
     """Arc arrays: pair arcs first (flow i is free candidate i), then partner and company arcs (``core`` in all),
-    then the bypass arcs; the sink is the last node."""
+    then an arc from the source to each school (up to ``sourced``), then the bypass arcs. The sink is the last
+    node and the source the one before it."""
 
     tails: np.ndarray
     heads: np.ndarray
@@ -152,8 +153,17 @@ class Network:
     costs: np.ndarray
     n_nodes: int
     core: int
+    sourced: int
     free: np.ndarray
     rest: slice
+
+    @property
+    def sink(self) -> int:
+        return self.n_nodes - 1
+
+    @property
+    def source(self) -> int:
+        return self.n_nodes - 2
 
 
 def _max_flow(
@@ -171,18 +181,18 @@ def _max_flow(
     changes need, engagement and cost by the bounds of ``level_units``.
     """
     v = inp.values
-    n_s, total = inp.graph.n_schools, int(v.open_slots.sum())
-    source, sink = net.n_nodes, net.n_nodes - 1
-    tails, heads, caps = sourced_core(inp, net)
-    costs = np.concatenate([net.costs[: net.core], np.zeros(n_s, dtype=np.int64)])
-    solver = NetworkSolver(tails, heads, caps, net.n_nodes + 1, len(net.free), pricing, chosen)
+    total = int(v.open_slots.sum())
+    source, sink = net.source, net.sink
+    tails, heads, caps = sourced_core(net)
+    costs = net.costs[: net.sourced].copy()  # the source arcs' costs are need costs below
+    solver = NetworkSolver(tails, heads, caps, net.n_nodes, len(net.free), pricing, chosen)
     one_slot = int(v.open_slots.max(initial=0)) <= 1
     with _named(inp):
         flows = solver.fill_all(costs, source, sink, total) if _may_fill_all(inp, total) else None
         if flows is None and one_slot and units.need_trial < units.slot:
             costs[net.core :] = -v.need_level * units.need_trial
             flows, _ = solver.max_flow_min_cost(costs, source, sink, total)
-            if not meets_the_most_need(tails, heads, caps, flows, len(net.free), net.n_nodes + 1, v.open_slots,
+            if not meets_the_most_need(tails, heads, caps, flows, len(net.free), net.n_nodes, v.open_slots,
                                        v.need_level):
                 flows = None
         if flows is None:
@@ -212,7 +222,7 @@ def _lexicographic(inp: RoleInput, net: Network, pricing: str, chosen: np.ndarra
     """Pair flows of the cheapest flow through the network with bypass arcs: the lexicographic optimum."""
     supplies = np.zeros(net.n_nodes, dtype=np.int64)
     supplies[: inp.graph.n_schools] = inp.values.open_slots
-    supplies[-1] = -int(inp.values.open_slots.sum())
+    supplies[net.sink] = -int(inp.values.open_slots.sum())
     solver = NetworkSolver(net.tails, net.heads, net.caps, net.n_nodes, len(net.free), pricing, chosen)
     with _named(inp):
         return solver.min_cost(net.costs, supplies)[: len(net.free)]
@@ -255,7 +265,8 @@ def lexicographic_network(inp: RoleInput, units: LevelUnits | None = None) -> Ne
     n_s, n_p = g.n_schools, g.partners.size
     company_left = inp.company_left()
     n_c = 0 if company_left is None else len(company_left)
-    sink = n_s + n_p + n_c
+    source = n_s + n_p + n_c
+    sink = source + 1
     free = inp.free
     schools = np.arange(n_s)
     first_schools = schools[v.first_open]
@@ -272,6 +283,7 @@ def lexicographic_network(inp: RoleInput, units: LevelUnits | None = None) -> Ne
     if company_left is not None:
         parts.append((n_s + n_p + np.arange(n_c), np.full(n_c, sink), company_left, np.zeros(n_c)))
     core = sum(len(p[0]) for p in parts)
+    parts.append((np.full(n_s, source), schools, v.open_slots, np.zeros(n_s)))
     parts += [
         (first_schools, np.full(len(first_schools), sink), np.ones(len(first_schools)), v.first[first_schools] * unit),
         (schools, np.full(n_s, sink), v.open_slots - v.first_open, v.extra * unit),
@@ -281,4 +293,4 @@ def lexicographic_network(inp: RoleInput, units: LevelUnits | None = None) -> Ne
         for k, dtype in enumerate((np.int32, np.int32, np.int64, np.int64))
     )
     rest = slice(len(free) + n_p, len(free) + 2 * n_p)
-    return Network(tails, heads, caps, costs, sink + 1, core, free, rest)
+    return Network(tails, heads, caps, costs, sink + 1, core, core + n_s, free, rest)

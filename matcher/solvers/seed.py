@@ -33,13 +33,13 @@ def cheapest_max_flow(inp: RoleInput) -> np.ndarray:
     """The candidates (locked included) of the cheapest flow filling the most open slots of a unit-load role: the
     lexicographic network's pair, partner and company arcs with pair costs only, so no weight can overflow."""
     net = lexicographic_network(inp, LevelUnits(engaged=0, slot=0))  # only its pair costs are used
-    n_s, n_pair, total = inp.graph.n_schools, len(net.free), int(inp.values.open_slots.sum())
-    costs = np.zeros(net.core + n_s, dtype=np.int64)
+    n_pair, total = len(net.free), int(inp.values.open_slots.sum())
+    costs = np.zeros(net.sourced, dtype=np.int64)
     costs[:n_pair] = net.costs[:n_pair]
-    tails, heads, caps = sourced_core(inp, net)
-    solver = NetworkSolver(tails, heads, caps, net.n_nodes + 1, n_pair, PRICING, np.zeros(n_pair, dtype=bool))
+    tails, heads, caps = sourced_core(net)
+    solver = NetworkSolver(tails, heads, caps, net.n_nodes, n_pair, PRICING, np.zeros(n_pair, dtype=bool))
     try:
-        flows, _ = solver.max_flow_min_cost(costs, net.n_nodes, net.n_nodes - 1, total)
+        flows, _ = solver.max_flow_min_cost(costs, net.source, net.sink, total)
     except FlowFailed as err:
         raise RuntimeError(f"the seed's maximum flow did not solve ({err.status!r})") from None
     chosen = inp.graph.locked.copy()
