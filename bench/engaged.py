@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
 from common import Config, Table, median, ratio, timed
 
 import fixtures
+from matcher.progress import no_step
 from matcher.solve import role_input
 from matcher.solvers import RoleInput, solve_flow
-from matcher.solvers.flow import _engages_the_most, _solve
+from matcher.solvers.flow import PRICING, _engages_the_most, _solve
 from models import load_problem
 
 COMPANY_CAP = 3
@@ -66,11 +68,12 @@ def _measure(inp: RoleInput, repeats: int) -> dict[str, Any]:
     willing = (~g.partners.unavailable) & (g.partners.capacity > 0)
     engaged = {k: set(g.partner[r.chosen].tolist()) for k, r in found.items()}
     units = inp.units
-    flows, net = _solve(inp, units.with_engaged(units.trial))
+    chosen = np.zeros(len(inp.free), dtype=bool)
+    flows, net = _solve(inp, units.with_engaged(units.trial), PRICING, chosen, no_step)
     return {
         "previous_s": median(times["previous"]), "engaged_s": median(times["engaged"]),
         "engaged_before": len(engaged["previous"]), "engaged_now": len(engaged["engaged"]),
         "idle_now": int(willing.sum()) - len(engaged["engaged"] & set(willing.nonzero()[0].tolist())),
         "cost_before": found["previous"].cost_units, "cost_now": found["engaged"].cost_units,
-        "certified": units.trial >= units.engaged or _engages_the_most(inp, net, flows),
+        "certified": units.trial >= units.engaged or _engages_the_most(inp, net, flows, PRICING, chosen, no_step),
     }

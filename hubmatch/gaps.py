@@ -4,12 +4,12 @@ round leaves without one (``matcher.gaps``), as a file and a table."""
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from hubmatch import cli
+from hubmatch.progress import ProgressBar
 from models import load_problem
 from models.domain import ROLES
 
@@ -99,39 +99,3 @@ def table(doc: dict[str, Any]) -> str:
         "  " + "  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths, strict=True)) + "  " + row[5] for row in rows
     ]
     return "\n".join([head, *lines])
-
-
-class ProgressBar:
-    """A progress bar on stderr, drawn once the command has run a second (a hub's search rarely shows one):
-    redrawn in place on a terminal, a line per stage otherwise."""
-
-    DELAY_S = 1.0
-
-    def __init__(self, stream: Any = None) -> None:
-        self.stream = stream or sys.stderr
-        self.started = time.perf_counter()
-        self.drawn = False
-        self.last = ""
-
-    def stage(self, what: str) -> Any:
-        def report(fraction: float, stage: str) -> None:
-            self.draw(f"{what}: {stage}", fraction)
-
-        return report
-
-    def draw(self, label: str, fraction: float) -> None:
-        if time.perf_counter() - self.started < self.DELAY_S:
-            return
-        filled = round(24 * min(max(fraction, 0.0), 1.0))
-        line = f"[{'#' * filled}{'.' * (24 - filled)}] {100 * fraction:3.0f}% {label}"
-        if self.stream.isatty():
-            self.stream.write("\r" + line.ljust(len(self.last)))
-        elif label != self.last:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-        self.drawn, self.last = True, label if not self.stream.isatty() else line
-
-    def close(self) -> None:
-        if self.drawn and self.stream.isatty():
-            self.stream.write("\n")
-            self.stream.flush()

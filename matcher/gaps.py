@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,13 +42,13 @@ from matcher.costs import Costs, score
 from matcher.geo import EARTH_RADIUS_KM, chord, km_of_chord, unit_vectors
 from matcher.objective import NEED_LEVELS, slot_values
 from matcher.partners import PartnerTable
+from matcher.progress import Progress
 from matcher.solve import role_input
 from matcher.solvers import RoleInput, RoleResult, solve_role
 from models.domain import Adviser, CornerstoneEmployer, Problem, Role, Site
 from models.geocode import nearest_towns
 from models.schemas import MAX_ADVISER_CAPACITY, MAX_EMPLOYER_CAPACITY, MAX_GAP_PLACES, MAX_TRAVEL_KM
 
-Progress = Callable[[float, str], None]
 WHOLE_EARTH_KM = np.pi * EARTH_RADIUS_KM  # a radius that reaches every school: used to ask which are eligible
 _RIM = 1.0 - 1e-9  # circles through two schools are drawn a hair inside R, so both stay within reach
 

@@ -15,10 +15,15 @@ from matcher import explain
 from matcher.candidates import build_graph
 from matcher.costs import SCALE, score
 from matcher.objective import slot_values
+from matcher.progress import Progress, Steps, band, silent
 from matcher.solvers import RoleInput, RoleResult, solve_role
 from models.domain import ROLES, Assignment, Idle, Problem, Role, Solution, Unmatched
 
 _RANK = {"optimal": 0, "feasible": 1, "unknown": 2}
+NOUNS = {"adviser": "advisers", "cornerstone": "Cornerstone Employers"}
+# The share of a role's progress each part takes, as measured on national rounds: the solve is nine tenths of it
+# (at 20,000 schools 1.1 s of candidates and costs, 13 s of flows, 0.2 s of explanations).
+BUILT, SOLVED = 0.08, 0.95
 
 
 def solve(
@@ -28,6 +33,7 @@ def solve(
     time_limit_s: float | None = None,
     previous: Solution | None = None,
     alternatives: int = 3,
+    progress: Progress = silent,
 ) -> Solution:
     """Match the problem's schools to advisers and Cornerstone Employers, exactly where the time limit allows.
 
@@ -39,6 +45,7 @@ def solve(
     previous: an earlier solution; its pairings become the current ones, so they are kept unless changing them
         gains more than the continuity weight (an incremental re-solve).
     alternatives: how many next-best partners to list with each assignment.
+    progress: told, as ``(fraction, stage)``, each step as it starts (``matcher.progress``); last ``(1.0, ...)``.
     """
     started = time.perf_counter()
     if previous is not None:
@@ -50,21 +57,38 @@ def solve(
     engaged: dict[str, int] = {}
     results: dict[str, RoleResult] = {}
     build_s = 0.0
-    for role in ROLES:
-        if _slots(problem, role) == 0:
-            continue
+    for role, part in _parts(problem, progress):
+        noun = NOUNS[role]
+        part(0.0, f"{noun}: finding candidates")
         t0 = time.perf_counter()
         inp = role_input(problem, role)
         build_s += time.perf_counter() - t0
-        res = solve_role(inp, solver, max(limit - (time.perf_counter() - started), 1.0))
+        steps = Steps(band(part, BUILT, SOLVED), f"{noun}: ")
+        res = solve_role(inp, solver, max(limit - (time.perf_counter() - started), 1.0), step=steps)
         results[role] = res
+        part(SOLVED, f"{noun}: explaining")
         found += explain.assignments(problem, inp, res.chosen, alternatives)
         left += explain.unmatched(problem, inp, res.chosen, proven=res.status == "optimal")
         role_idle = explain.idle(problem, inp, res.chosen, proven=res.status == "optimal")
         idle += role_idle
         engaged[role] = int(np.unique(inp.graph.partner[res.chosen]).size)
     solution = _solution(problem, results, found, left, build_s, time.perf_counter() - started)
+    progress(1.0, "matched")
     return dataclasses.replace(solution, idle=tuple(idle), stats={**solution.stats, **_engagement(engaged, idle)})
+
+
+def _parts(problem: Problem, progress: Progress) -> list[tuple[Role, Progress]]:
+    """The roles to solve, each with its band of ``progress``, as wide as its share of the partners (their
+    candidates, which set the time, grow with them)."""
+    roles = [role for role in ROLES if _slots(problem, role) > 0]
+    sizes = {"adviser": len(problem.advisers), "cornerstone": len(problem.employers)}
+    total = sum(sizes[role] for role in roles) or 1
+    parts, start = [], 0.0
+    for role in roles:
+        end = start + sizes[role] / total
+        parts.append((role, band(progress, start, end)))
+        start = end
+    return parts
 
 
 def _engagement(engaged: dict[str, int], idle: list[Idle]) -> dict[str, int]:

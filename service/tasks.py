@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from matcher import solve
+from matcher.progress import band
 from models import ProblemError
 from models import tables as t
 from models.domain import Policy, Problem, Solution
@@ -106,8 +107,7 @@ def _solve(factory: sessionmaker[Session], job_id: str) -> None:
     progress(0.05, "reading the hub's records")
     with transaction(factory) as session:
         problem = round_problem(session, _round(session, job_id))
-    progress(0.2, "matching")
-    solution = solve(problem, time_limit_s=problem.policy.time_limit_s)
+    solution = solve(problem, time_limit_s=problem.policy.time_limit_s, progress=band(progress, 0.2, 0.9))
     progress(0.9, "writing the proposals")
     with transaction(factory) as session:
         if finish_job(session, job_id, solution_summary(solution)):

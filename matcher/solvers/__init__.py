@@ -11,31 +11,38 @@ from __future__ import annotations
 
 from typing import Any
 
+from matcher.progress import Step, no_step
 from matcher.solvers.base import RoleInput, RoleResult, SolverUnsuitable
 from matcher.solvers.flow import solve_flow
 
 SOLVERS = ("auto", "flow", "cpsat", "mip")
 
 
-def solve_role(inp: RoleInput, solver: str = "auto", time_limit_s: float = 60.0) -> RoleResult:
-    """Solve one role with the named solver; ``auto`` tries the flow first, then the MIP seeded by the flow."""
+def solve_role(
+    inp: RoleInput, solver: str = "auto", time_limit_s: float = 60.0, step: Step = no_step
+) -> RoleResult:
+    """Solve one role with the named solver; ``auto`` tries the flow first, then the MIP seeded by the flow.
+    ``step`` is told the name of each step as it starts."""
     if solver not in SOLVERS:
         raise ValueError(f"Unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}.")
     if solver in ("auto", "flow"):
         try:
-            return solve_flow(inp, time_limit_s)
+            return solve_flow(inp, time_limit_s, step=step)
         except SolverUnsuitable:
             if solver == "flow":
                 raise
     from matcher.solvers.seed import seed
 
+    step("a first matching to start the search from")
     hint = seed(inp)
     if solver == "cpsat":
         from matcher.solvers.cpsat import solve_cpsat
 
+        step(f"searching with CP-SAT (at most {time_limit_s:.0f} s)")
         return solve_cpsat(inp, time_limit_s, hint=hint)
     from matcher.solvers.mip import solve_mip
 
+    step(f"searching with the MIP (at most {time_limit_s:.0f} s)")
     return solve_mip(inp, time_limit_s, hint=hint)
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from matcher.objective import LevelUnits
+from matcher.progress import Step, no_step
 from matcher.solvers.base import RoleInput, RoleResult, SolverUnsuitable, result
 from matcher.solvers.need import meets_the_most_need
 from matcher.solvers.pricing import FlowFailed, NetworkSolver, cheapest_pairs
@@ -32,7 +33,9 @@ CHEAPEST = 16  # candidates of each school and of each partner a solve priced th
 _INT64_HEADROOM = 2**62
 
 
-def solve_flow(inp: RoleInput, time_limit_s: float | None = None, pricing: str = PRICING) -> RoleResult:
+def solve_flow(
+    inp: RoleInput, time_limit_s: float | None = None, pricing: str = PRICING, step: Step = no_step
+) -> RoleResult:
     """The proven-optimal choice for a role whose pairs each use one unit of capacity.
 
     The cheapest maximum flow, with each school's need as a negative cost on its supply arc, is the lexicographic
@@ -45,17 +48,18 @@ def solve_flow(inp: RoleInput, time_limit_s: float | None = None, pricing: str =
     matching can (``_most_engaged``) it is the lexicographic optimum, else the proven unit solves it again.
 
     ``pricing`` says which solves run on a growing subset of the pair arcs (``matcher.solvers.pricing``): the
-    answer is the same, only the time differs.
+    answer is the same, only the time differs. ``step`` is told each flow as it starts.
     """
     units = inp.units
     trial = units.with_engaged(units.trial) if units.trial < units.engaged else units
     n_nodes = check_flow(inp, trial)
     started = time.perf_counter()
     chosen_arcs = np.zeros(len(inp.free), dtype=bool)  # where pricing starts: shared by every solve below
-    flows, net = _solve(inp, trial, pricing, chosen_arcs)
-    if trial != units and not _engages_the_most(inp, net, flows, pricing, chosen_arcs):
+    flows, net = _solve(inp, trial, pricing, chosen_arcs, step)
+    if trial != units and not _engages_the_most(inp, net, flows, pricing, chosen_arcs, step):
         _check_range(inp, units, n_nodes)
-        flows, net = _solve(inp, units, pricing, chosen_arcs)
+        step("solving again, weighing volunteers engaged in full")
+        flows, net = _solve(inp, units, pricing, chosen_arcs, step)
     chosen = np.zeros(inp.graph.size, dtype=bool)
     chosen[net.free] = flows > 0
     return result(inp, chosen, "optimal", None, "flow", time.perf_counter() - started)
@@ -82,14 +86,19 @@ def _check_range(inp: RoleInput, units: LevelUnits, n_nodes: int) -> None:
         raise SolverUnsuitable("the lexicographic costs would overflow 64-bit flow arithmetic")
 
 
-def _solve(inp: RoleInput, units: LevelUnits, pricing: str, chosen: np.ndarray) -> tuple[np.ndarray, Network]:
+def _solve(
+    inp: RoleInput, units: LevelUnits, pricing: str, chosen: np.ndarray, step: Step
+) -> tuple[np.ndarray, Network]:
     """Pair flows of the cheapest flow under these weights: exact on the levels above engagement whatever the
     engagement unit, and the lexicographic optimum with the proven one (``matcher.objective.level_units``)."""
     net = lexicographic_network(inp, units)
     if pricing == "all" and not chosen.any():
         chosen |= cheapest_arcs(inp, net)
-    flows = _max_flow(inp, net, units, pricing, chosen)
-    return (_lexicographic(inp, net, pricing, chosen) if flows is None else flows), net
+    flows = _max_flow(inp, net, units, pricing, chosen, step)
+    if flows is None:
+        step("the cheapest flow with every open slot weighed")
+        flows = _lexicographic(inp, net, pricing, chosen)
+    return flows, net
 
 
 def cheapest_arcs(inp: RoleInput, net: Network) -> np.ndarray:
@@ -107,12 +116,15 @@ def cheapest_arcs(inp: RoleInput, net: Network) -> np.ndarray:
                           g.partners.size, CHEAPEST)
 
 
-def _engages_the_most(inp: RoleInput, net: Network, flows: np.ndarray, pricing: str, chosen: np.ndarray) -> bool:
+def _engages_the_most(
+    inp: RoleInput, net: Network, flows: np.ndarray, pricing: str, chosen: np.ndarray, step: Step
+) -> bool:
     """Whether the flows engage as many partners as any matching could: every engageable partner or every open
     slot (counting alone), else as many as a maximum flow through the first units (``_most_engaged``)."""
     engaged = _engaged(inp, net, flows)
     if engaged >= min(int(inp.engageable.sum()), int(inp.values.open_slots.sum())):
         return True
+    step("checking that no matching engages more volunteers")
     return engaged >= _most_engaged(inp, net, pricing, flows > 0)
 
 
@@ -167,7 +179,7 @@ class Network:
 
 
 def _max_flow(
-    inp: RoleInput, net: Network, units: LevelUnits, pricing: str, chosen: np.ndarray
+    inp: RoleInput, net: Network, units: LevelUnits, pricing: str, chosen: np.ndarray, step: Step
 ) -> np.ndarray | None:
     """Pair flows of the cheapest maximum flow (need first, then engagement, then cost), or None when it may not
     be lexicographic.
@@ -188,14 +200,19 @@ def _max_flow(
     solver = NetworkSolver(tails, heads, caps, net.n_nodes, len(net.free), pricing, chosen)
     one_slot = int(v.open_slots.max(initial=0)) <= 1
     with _named(inp):
-        flows = solver.fill_all(costs, source, sink, total) if _may_fill_all(inp, total) else None
+        flows = None
+        if _may_fill_all(inp, total):
+            step("the cheapest matching that fills every open slot")
+            flows = solver.fill_all(costs, source, sink, total)
         if flows is None and one_slot and units.need_trial < units.slot:
+            step("the cheapest matching that covers the most need")
             costs[net.core :] = -v.need_level * units.need_trial
             flows, _ = solver.max_flow_min_cost(costs, source, sink, total)
             if not meets_the_most_need(tails, heads, caps, flows, len(net.free), net.n_nodes, v.open_slots,
                                        v.need_level):
                 flows = None
         if flows is None:
+            step("the cheapest matching that covers the most need, need weighed in full")
             costs[net.core :] = -v.need_level * units.slot
             flows, filled = solver.max_flow_min_cost(costs, source, sink, total)
             if filled < total and not one_slot:

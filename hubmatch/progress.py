@@ -1,0 +1,60 @@
+"""The command line's progress bar: a ``matcher.progress.Progress`` drawn on stderr."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+
+class ProgressBar:
+    """A progress bar on stderr, drawn once the command has run a second (a hub's round rarely shows one):
+    redrawn in place on a terminal, a line per stage otherwise (a log keeps every step and its time).
+
+    It is itself a Progress: ``bar(fraction, stage)``; ``stage(what)`` gives one that prefixes ``what``.
+    """
+
+    DELAY_S = 1.0
+    WIDTH = 24
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.started = time.perf_counter()
+        self.drawn = False
+        self.last = ""
+
+    def __call__(self, fraction: float, stage: str) -> None:
+        self.draw(stage, fraction)
+
+    def stage(self, what: str) -> Callable[[float, str], None]:
+        def report(fraction: float, stage: str) -> None:
+            self.draw(f"{what}: {stage}", fraction)
+
+        return report
+
+    def draw(self, label: str, fraction: float) -> None:
+        elapsed = time.perf_counter() - self.started
+        if elapsed < self.DELAY_S:
+            return
+        fraction = min(max(fraction, 0.0), 1.0)
+        filled = round(self.WIDTH * fraction)
+        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {100 * fraction:3.0f}% {elapsed:5.1f} s  {label}"
+        if self._is_terminal():
+            self.stream.write("\r" + line.ljust(len(self.last)))
+            self.last = line
+        elif label != self.last:
+            self.stream.write(line + "\n")
+            self.last = label
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        """End the bar's line on a terminal (nothing to do elsewhere)."""
+        if self.drawn and self._is_terminal():
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def _is_terminal(self) -> bool:
+        isatty: Any = getattr(self.stream, "isatty", None)
+        return bool(isatty and isatty())
