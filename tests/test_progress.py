@@ -19,7 +19,7 @@ from matcher import solve
 from matcher.progress import Steps, band
 from models import load_problem
 from models import tables as t
-from models.lifecycle import new_job
+from models.lifecycle import new_analysis_job, new_job
 from models.repository import create_hub
 from models.store import make_engine, migrate, session_factory, transaction
 from service import tasks
@@ -164,9 +164,16 @@ def factory(tmp_path: Path) -> Any:
     engine.dispose()
 
 
-def test_a_solve_job_records_the_cores_steps_between_reading_and_writing(
-    factory: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def run_a_solve(factory: Any) -> None:
+    with transaction(factory) as session:
+        job = new_job(session.scalars(select(t.Round)).one())
+        session.add(job)
+        job_id = job.id
+    assert tasks.run_job(job_id, factory)
+
+
+def recording(monkeypatch: pytest.MonkeyPatch) -> Seen:
+    """What jobs report as their progress, in order, still recorded on them."""
     recorded: Seen = []
     real = tasks.report_progress
 
@@ -175,13 +182,33 @@ def test_a_solve_job_records_the_cores_steps_between_reading_and_writing(
         real(session, job_id, fraction, stage)
 
     monkeypatch.setattr(tasks, "report_progress", record)
-    with transaction(factory) as session:
-        job = new_job(session.scalars(select(t.Round)).one())
-        session.add(job)
-        job_id = job.id
-    assert tasks.run_job(job_id, factory)
+    return recorded
+
+
+def test_a_solve_job_records_the_cores_steps_between_reading_and_writing(
+    factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorded = recording(monkeypatch)
+    run_a_solve(factory)
     assert recorded[0] == (0.05, "reading the hub's records") and recorded[-1] == (0.9, "writing the proposals")
     core = recorded[1:-1]
     assert core[0] == (0.2, "advisers: finding candidates") and core[-1] == (pytest.approx(0.9), "matched")
     assert [f for f, _ in core] == sorted(f for f, _ in core)
     assert {stage.split(": ")[0] for _, stage in core[:-1]} == {"advisers", "Cornerstone Employers"}
+
+
+def test_a_policy_comparison_shows_each_solve_by_its_policy(factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_a_solve(factory)
+    recorded = recording(monkeypatch)
+    with transaction(factory) as session:
+        round_ = session.scalars(select(t.Round)).one()
+        job = new_analysis_job(round_, "compare", {"policy": {"default_max_travel_km": 40}}, requested_by="Hub Lead")
+        session.add(job)
+        job_id = job.id
+    assert tasks.run_job(job_id, factory)
+    first = {stage: fraction for fraction, stage in reversed(recorded)}
+    assert first["solving with the round's policy: advisers: finding candidates"] == pytest.approx(0.1)
+    assert first["solving with the policy changed: advisers: finding candidates"] == pytest.approx(0.5)
+    assert first["solving with the policy changed: matched"] == pytest.approx(0.9)
+    assert recorded[-1] == (0.95, "comparing")
+    assert [f for f, _ in recorded] == sorted(f for f, _ in recorded)

@@ -13,6 +13,7 @@ from typing import Any
 from matcher import solve
 from matcher.compare import compare, table
 from matcher.compare import for_reader as coarse
+from matcher.progress import band
 from models.domain import Problem, Solution
 from models.policies import changed_policy
 from service.analyses import AnalysisContext, AnalysisError
@@ -42,15 +43,23 @@ def for_reader(result: dict[str, Any]) -> dict[str, Any]:
 def _policy_change(ctx: AnalysisContext, change: dict[str, Any]) -> dict[str, Any]:
     """The round as its policy stands against the round with the change: both solved, from the same records."""
     changed = dataclasses.replace(ctx.problem, policy=changed_policy(ctx.problem.policy, change))
-    ctx.progress(0.1, "solving with the round's policy")
-    before = solve(ctx.problem, time_limit_s=min(ctx.problem.policy.time_limit_s, SOLVE_LIMIT_S))
-    ctx.progress(0.5, "solving with the policy changed")
-    after = solve(changed, time_limit_s=min(changed.policy.time_limit_s, SOLVE_LIMIT_S))
+    before = _solved(ctx, ctx.problem, "the round's policy", 0.1)
+    after = _solved(ctx, changed, "the policy changed", 0.5)
     return {
         "kind": "policy",
         "change": change,
         **compare((ctx.problem, before), (changed, after), ("round's policy", "policy changed")),
     }
+
+
+def _solved(ctx: AnalysisContext, problem: Problem, policy: str, start: float) -> Solution:
+    """``problem`` solved, its steps shown as the job's progress from ``start`` over the next 0.4, each said with
+    the policy it solves under."""
+    def progress(fraction: float, stage: str) -> None:
+        ctx.progress(fraction, f"solving with {policy}: {stage}")
+
+    limit = min(problem.policy.time_limit_s, SOLVE_LIMIT_S)
+    return solve(problem, time_limit_s=limit, progress=band(progress, start, start + 0.4))
 
 
 def _other_round(ctx: AnalysisContext, other_id: int) -> dict[str, Any]:
