@@ -1,6 +1,6 @@
 """Tests of the fixture builders: determinism, real-data fidelity, the problem-format contract, and reach.
 
-Distances are re-checked here with a brute-force haversine, independent of the BallTree the fixtures use.
+Distances are re-checked here with a brute-force haversine, independent of the grid of tiles the fixtures use.
 """
 
 from __future__ import annotations
@@ -166,6 +166,26 @@ def test_reach_summary_agrees_with_brute_force(lancashire: dict[str, Any], cumbr
     for problem in (lancashire, cumbria):
         summary = reach_summary(problem)
         assert (summary["adviser_pairs"], summary["schools_without_adviser"]) == _brute_force_adviser_pairs(problem)
+
+
+def _reaches(partner: dict[str, Any], school: dict[str, Any], default_km: float) -> bool:
+    """Whether the adviser, or an employer's nearest site, is within the partner's radius of the school."""
+    sites = partner.get("sites", [partner])
+    km = min(haversine_km(school["lat"], school["lon"], site["lat"], site["lon"]) for site in sites)
+    return km <= partner.get("max_travel_km", default_km)
+
+
+@pytest.mark.parametrize("name", ["lancashire", "cumbria", "national"])
+def test_every_current_partner_is_in_reach_of_its_school(name: str) -> None:
+    """Last year's partners are drawn from those that reach the school, as a real hub's would be."""
+    builder = dict(_builders())[name]
+    problem = builder(seed=5) if name == "national" else builder()
+    default = problem["policy"]["default_max_travel_km"]
+    partners = {p["id"]: p for p in problem["advisers"] + problem["employers"]}
+    current = [(school, pid) for school in problem["schools"]
+               for pid in school.get("current_advisers", []) + school.get("current_cornerstones", [])]
+    assert len(current) >= 0.1 * len(problem["schools"])
+    assert all(_reaches(partners[pid], school, default) for school, pid in current)
 
 
 def test_cumbria_is_sparse_with_unreachable_schools(cumbria: dict[str, Any]) -> None:
