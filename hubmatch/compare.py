@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from pathlib import Path
 from typing import Any
 
+from hubmatch.progress import ProgressBar
 from models import Problem, ProblemError
 from models.errors import Fault
 
@@ -49,11 +49,13 @@ def run(args: argparse.Namespace) -> int:
 
     from matcher import solve
     from matcher.compare import compare, table
+    from matcher.progress import band
 
-    solved = []
-    for step, (label, side) in enumerate(sides, start=1):
-        print(f"[{step}/2] solving {label}", file=sys.stderr, flush=True)
-        solved.append((side, solve(side, solver=args.solver, time_limit_s=args.time_limit)))
+    bar, solved = ProgressBar(), []
+    for step, (label, side) in enumerate(sides):
+        progress = band(bar.stage(f"[{step + 1}/2] {label}"), step / 2, (step + 1) / 2)
+        solved.append((side, solve(side, solver=args.solver, time_limit_s=args.time_limit, progress=progress)))
+    bar.close()
     result = compare(solved[0], solved[1], (sides[0][0], sides[1][0]))
     result["rows"] = table(result)
     print(render(result))

@@ -177,7 +177,7 @@ def test_the_command_prints_the_table_and_writes_the_comparison(
     assert next(x for x in lines if x.startswith("Schools with an adviser")).split()[-3:] == ["2", "1", "-1"]
     assert "Schools that lose a partner with narrow.json: 1" in printed.out
     assert "  School S2 (S2): an adviser" in lines
-    assert "[2/2] solving narrow.json" in printed.err
+    assert printed.err == ""  # a hub's comparison is over within the progress bar's delay
     written = json.loads(out.read_text())
     expected = compare(*sides(small(), {"default_max_travel_km": 10}), ("round.json as it is", "narrow.json"))
     assert {k: written[k] for k in ("a", "b", "gained", "lost")} == json.loads(

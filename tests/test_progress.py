@@ -151,6 +151,21 @@ def test_the_solve_command_draws_each_step_then_the_writing(
     assert not any(re.fullmatch(BAR, line) for line in captured.out.splitlines())  # the bar stays on stderr
 
 
+def test_the_compare_command_gives_each_side_half_the_bar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ProgressBar, "DELAY_S", 0.0)
+    problem, narrow = tmp_path / "round.json", tmp_path / "narrow.json"
+    problem.write_text(json.dumps(fills_every_slot()), encoding="utf-8")
+    narrow.write_text(json.dumps({"default_max_travel_km": 10}), encoding="utf-8")
+    assert main(["compare", str(problem), "--policy", str(narrow)]) == 0
+    drawn = [re.fullmatch(BAR, line).groups()[2:] for line in capsys.readouterr().err.splitlines()]  # type: ignore
+    assert drawn[0] == ("0", "[1/2] round.json as it is: advisers: finding candidates")
+    assert drawn[-1] == ("100", "[2/2] narrow.json: matched")
+    assert ("50", "[2/2] narrow.json: advisers: finding candidates") in drawn
+    assert [int(p) for p, _ in drawn] == sorted(int(p) for p, _ in drawn)
+
+
 @pytest.fixture
 def factory(tmp_path: Path) -> Any:
     url = f"sqlite:///{tmp_path / 'progress.sqlite'}"
