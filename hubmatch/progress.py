@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TextIO
 
 
 class ProgressBar:
@@ -21,6 +21,7 @@ class ProgressBar:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.started = time.perf_counter()
+        self.terminal = bool(getattr(self.stream, "isatty", lambda: False)())
         self.drawn = False
         self.last = ""
 
@@ -40,7 +41,7 @@ class ProgressBar:
         fraction = min(max(fraction, 0.0), 1.0)
         filled = round(self.WIDTH * fraction)
         line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {100 * fraction:3.0f}% {elapsed:5.1f} s  {label}"
-        if self._is_terminal():
+        if self.terminal:
             self.stream.write("\r" + line.ljust(len(self.last)))
             self.last = line
         elif label != self.last:
@@ -51,10 +52,6 @@ class ProgressBar:
 
     def close(self) -> None:
         """End the bar's line on a terminal (nothing to do elsewhere)."""
-        if self.drawn and self._is_terminal():
+        if self.drawn and self.terminal:
             self.stream.write("\n")
             self.stream.flush()
-
-    def _is_terminal(self) -> bool:
-        isatty: Any = getattr(self.stream, "isatty", None)
-        return bool(isatty and isatty())

@@ -20,7 +20,6 @@ from matcher.solvers import RoleInput, RoleResult, solve_role
 from models.domain import ROLES, Assignment, Idle, Problem, Role, Solution, Unmatched
 
 _RANK = {"optimal": 0, "feasible": 1, "unknown": 2}
-NOUNS = {"adviser": "advisers", "cornerstone": "Cornerstone Employers"}
 # The share of a role's progress each part takes, as measured on national rounds: the solve is nine tenths of it
 # (at 20,000 schools 1.1 s of candidates and costs, 13 s of flows, 0.2 s of explanations).
 BUILT, SOLVED = 0.08, 0.95
@@ -58,7 +57,7 @@ def solve(
     results: dict[str, RoleResult] = {}
     build_s = 0.0
     for role, part in _parts(problem, progress):
-        noun = NOUNS[role]
+        noun = explain.ROLE_WORD[role][1]
         part(0.0, f"{noun}: finding candidates")
         t0 = time.perf_counter()
         inp = role_input(problem, role)
