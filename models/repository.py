@@ -358,6 +358,15 @@ def new_row(table: Any, hub_id: str, values: dict[str, Any]) -> Any:
 
 
 def columns(record: Any) -> dict[str, Any]:
-    """A validated domain record as column values (tuples become JSON lists)."""
-    values = dataclasses.asdict(record)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+    """A validated domain record as column values: tuples become JSON lists and nested records (an employer's
+    sites) plain dicts. One level deep by hand: ``dataclasses.asdict`` deep-copies every string and number, a
+    third of a 130,000-row import's time."""
+    return {f.name: _column_value(getattr(record, f.name)) for f in dataclasses.fields(record)}
+
+
+def _column_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [dataclasses.asdict(v) if dataclasses.is_dataclass(v) and not isinstance(v, type) else v for v in value]
+    if isinstance(value, dict):
+        return dict(value)
+    return value
