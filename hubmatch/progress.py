@@ -10,13 +10,15 @@ from typing import TextIO
 
 class ProgressBar:
     """A progress bar on stderr, drawn once the command has run a second (a hub's round rarely shows one):
-    redrawn in place on a terminal, a line per stage otherwise (a log keeps every step and its time).
+    redrawn in place on a terminal, otherwise a line per stage and, within a long one (an import's rows), a line
+    each tenth of the way further (a log keeps every step and its time, and shows a long step moving).
 
     It is itself a Progress: ``bar(fraction, stage)``; ``stage(what)`` gives one that prefixes ``what``.
     """
 
     DELAY_S = 1.0
     WIDTH = 24
+    LOG_STEP = 0.1
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
@@ -24,6 +26,7 @@ class ProgressBar:
         self.terminal = bool(getattr(self.stream, "isatty", lambda: False)())
         self.drawn = False
         self.last = ""
+        self.logged = 0.0  # the fraction of the last line written to a log
 
     def __call__(self, fraction: float, stage: str) -> None:
         self.draw(stage, fraction)
@@ -44,9 +47,9 @@ class ProgressBar:
         if self.terminal:
             self.stream.write("\r" + line.ljust(len(self.last)))
             self.last = line
-        elif label != self.last:
+        elif label != self.last or fraction >= self.logged + self.LOG_STEP:
             self.stream.write(line + "\n")
-            self.last = label
+            self.last, self.logged = label, fraction
         self.stream.flush()
         self.drawn = True
 

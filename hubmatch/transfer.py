@@ -16,13 +16,19 @@ import os
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from models.sources import SourceRow
 
 COLLECTIONS = ("schools", "advisers", "employers")
 MIMETYPES = {".csv": "text/csv", ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 EXPORT_FORMATS = {".xlsx": "xlsx", ".csv": "csv", ".json": "json"}
+# The share of an import's bar each part takes, as measured on a 130,000-row CSV (reading and checking the rows
+# nine tenths of it, the checks across records nearly all the rest).
+READ, CHECKED = 0.9, 0.99
 
 
 class TransferError(Exception):
@@ -98,20 +104,31 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _import_to_file(args: argparse.Namespace) -> int:
+    import orjson
+
+    from hubmatch.progress import ProgressBar
     from models import ProblemError, load_problem
 
+    bar = ProgressBar()
     problem = _base(args)
     collections = _collections(args)
     notes: dict[str, list] = {"skipped": [], "flagged": []}
-    for collection in collections:
+    for k, collection in enumerate(collections):
+        def read(fraction: float, stage: str, k: int = k) -> None:
+            bar(READ * (k + fraction) / len(collections), stage)
+
         with args.source.open("rb") as stream:
-            problem[collection] = list(_records(stream, args, collection, notes))
+            problem[collection] = list(_records(stream, args, collection, notes, read))
+    bar(READ, "checking the records together")
     try:
         valid = load_problem(problem)  # the checks across records: ids unique across collections, references
     except ProblemError as err:
         raise TransferError(f"the imported records do not make a valid problem: {err}") from None
+    bar(CHECKED, "writing the problem")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(problem, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    args.output.write_bytes(orjson.dumps(problem, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
+    bar(1.0, "written")
+    bar.close()
     for kind in ("skipped", "flagged"):
         for note in notes[kind]:
             print(f"{kind}: {note.place} (URN {note.urn}): {note.reason}", file=sys.stderr)
@@ -147,35 +164,51 @@ def _collections(args: argparse.Namespace) -> tuple[str, ...]:
     return found or ("schools",)
 
 
-def _records(stream: IO[bytes], args: argparse.Namespace, collection: str, notes: dict[str, list]
-             ) -> Iterator[dict[str, Any]]:
-    """The file's records in the problem format, validated a chunk at a time (progress on stderr)."""
+def _records(stream: IO[bytes], args: argparse.Namespace, collection: str, notes: dict[str, list],
+             progress: Callable[[float, str], None]) -> Iterator[dict[str, Any]]:
+    """The file's records in the problem format, validated a chunk at a time, telling ``progress`` how far
+    through the file each chunk reaches."""
     from models.dfe import FIELD_COLUMNS, Notes
     from models.intake import problem_rows, register_rows, validated
     from models.repository import FIELDS
     from models.sources import read_csv, read_xlsx
 
+    position = _Position(stream, args.source.stat().st_size)
     if args.source.suffix.lower() == ".xlsx":
-        rows = read_xlsx(stream, collection)
+        rows = position.follow(read_xlsx(stream, collection))
     else:
-        rows = read_csv(stream, expected=FIELDS[collection])
+        rows = position.follow(read_csv(stream, expected=FIELDS[collection]))
     if args.dfe:
         register = Notes.empty()
         chunks = validated(collection, register_rows(rows, register, admit_primary=args.primary == "admit"),
                            columns=FIELD_COLUMNS)
     else:
         chunks = validated(collection, problem_rows(collection, rows))
-    done = 0
     for chunk in chunks:
-        done += len(chunk)
-        if sys.stderr.isatty():
-            print(f"\r{collection}: {done:,} rows read", end="", file=sys.stderr, flush=True)
+        progress(position.fraction(), f"{collection}: reading and checking rows")
         yield from (_problem_record(collection, r) for r in chunk)
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
     if args.dfe:
         notes["skipped"] += register.skipped
         notes["flagged"] += register.flagged
+
+
+class _Position:
+    """How far through its file a reader is: the last row read against the last row its worksheet declares, else
+    the bytes read against the file's size (a CSV streams in order; a workbook without a dimension, roughly)."""
+
+    def __init__(self, stream: IO[bytes], size: int) -> None:
+        self.stream, self.size = stream, max(size, 1)
+        self.row: SourceRow | None = None
+
+    def follow(self, rows: Iterable[SourceRow]) -> Iterator[SourceRow]:
+        for row in rows:
+            self.row = row
+            yield row
+
+    def fraction(self) -> float:
+        if self.row is not None and self.row.sheet.rows:
+            return min(self.row.line / self.row.sheet.rows, 1.0)
+        return min(self.stream.tell() / self.size, 1.0)
 
 
 def _problem_record(collection: str, record: Any) -> dict[str, Any]:

@@ -34,10 +34,13 @@ class UnreadableFile(ValueError):
 
 @dataclass(frozen=True)
 class Sheet:
-    """Where rows come from: a CSV file (``name`` None) or one worksheet of a workbook, with its header row."""
+    """Where rows come from: a CSV file (``name`` None) or one worksheet of a workbook, with its header row and,
+    for a worksheet that declares it (its dimension: Excel and openpyxl write one), its last row, so that a reader
+    can say how far through it is."""
 
     name: str | None
     header: tuple[str, ...]
+    rows: int | None = None
 
     def place(self, line: int, column: str | None = None) -> str:
         """``line 14``, or ``Schools!D14`` for a column's cell (``Schools!14:14`` for the whole row)."""
@@ -197,7 +200,8 @@ def read_xlsx(stream: IO[bytes], sheet_name: str | None) -> Iterator[SourceRow]:
         raise UnreadableFile(f"The file is not a readable Excel workbook (.xlsx): {err}.") from None
     names = {name.lower(): name for name in book.sheetnames}
     title = names.get((sheet_name or "").lower(), book.sheetnames[0])
-    rows = book[title].iter_rows(values_only=True)
+    worksheet = book[title]
+    rows = worksheet.iter_rows(values_only=True)
     header_cells = next(rows, None)
     if header_cells is None or not any(c is not None and str(c).strip() for c in header_cells):
         book.close()
@@ -205,7 +209,7 @@ def read_xlsx(stream: IO[bytes], sheet_name: str | None) -> Iterator[SourceRow]:
     header = tuple(_text(c) for c in header_cells)
     while header and not header[-1]:
         header = header[:-1]
-    return _xlsx_rows(book, rows, Sheet(title, _checked_header(header, f"{title}!1:1")))
+    return _xlsx_rows(book, rows, Sheet(title, _checked_header(header, f"{title}!1:1"), worksheet.max_row))
 
 
 def _xlsx_rows(book: Any, rows: Iterator[tuple[Any, ...]], sheet: Sheet) -> Iterator[SourceRow]:

@@ -1,8 +1,9 @@
 """Long work shows its progress: the core names each step of a solve as it starts, the command line draws it as
-a bar on stderr, and a solve job records it for the API and the page."""
+a bar on stderr (an import's too), and a solve job records it for the API and the page."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 from helpers import CENTRE, SECTORS, TINY, adviser, document, employer, north, school
+from openpyxl import Workbook
 from sqlalchemy import select
 
 from hubmatch.cli import main
@@ -106,11 +108,14 @@ def test_the_bar_writes_a_line_per_stage_to_a_log(monkeypatch: pytest.MonkeyPatc
     out = io.StringIO()
     bar = ProgressBar(out)
     bar(0.5, "one")
-    bar(0.6, "one")  # the same stage: a log has it already
+    bar(0.55, "one")  # the same stage, less than a tenth further: a log has it already
+    bar(0.625, "one")  # a tenth further since its last line: a long stage shows it moving
+    bar(0.7, "one")
     bar.stage("advisers")(1.0, "two")
     bar.close()
     lines = [re.fullmatch(BAR, line).groups() for line in out.getvalue().splitlines()]  # type: ignore[union-attr]
-    assert lines == [("#" * 12, "." * 12, "50", "one"), ("#" * 24, "", "100", "advisers: two")]
+    assert lines == [("#" * 12, "." * 12, "50", "one"), ("#" * 15, "." * 9, "62", "one"),
+                     ("#" * 24, "", "100", "advisers: two")]
 
 
 def test_the_bar_redraws_in_place_on_a_terminal_and_ends_its_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -227,3 +232,37 @@ def test_a_policy_comparison_shows_each_solve_by_its_policy(factory: Any, monkey
     assert first["solving with the policy changed: matched"] == pytest.approx(0.9)
     assert recorded[-1] == (0.95, "comparing")
     assert [f for f, _ in recorded] == sorted(f for f, _ in recorded)
+
+
+def import_bar(capsys: pytest.CaptureFixture[str], source: Path, out: Path) -> list[tuple[str, ...]]:
+    assert main(["import", str(source), "-o", str(out)]) == 0
+    return [re.fullmatch(BAR, line).groups()[2:] for line in capsys.readouterr().err.splitlines()]  # type: ignore
+
+
+def school_rows(n: int) -> list[list[Any]]:
+    return [["id", "name", "lat", "lon"], *([f"S{i}", f"School {i}", 53.7, -2.7] for i in range(n))]
+
+
+def test_an_import_draws_how_far_through_the_file_it_has_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CSV by the bytes read (it is read ahead 64 kB at a time, a sixth of this file), a workbook by the
+    sheet row against the sheet's last row, and a log line each tenth further; then the checks and the writing."""
+    monkeypatch.setattr(ProgressBar, "DELAY_S", 0.0)
+    source = tmp_path / "schools.csv"
+    with source.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(school_rows(11_999))
+    drawn = import_bar(capsys, source, tmp_path / "p.json")
+    reading = [int(p) for p, stage in drawn if stage == "schools: reading and checking rows"]
+    assert len(reading) >= 4 and reading == sorted(set(reading)) and 80 <= reading[-1] <= 90
+    assert drawn[len(reading):] == [("90", "checking the records together"), ("99", "writing the problem"),
+                                    ("100", "written")]
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "schools"
+    for row in school_rows(2_499):
+        sheet.append(row)
+    book.save(tmp_path / "schools.xlsx")
+    drawn = import_bar(capsys, tmp_path / "schools.xlsx", tmp_path / "q.json")
+    assert [p for p, _ in drawn[:3]] == ["36", "72", "90"]  # rows 1,001, 2,001 and 2,500 of 2,500, nine tenths
