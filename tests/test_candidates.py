@@ -245,7 +245,8 @@ def balltree_reach(raw: Record, role: str) -> dict[tuple[str, str], float]:
 
 @pytest.mark.parametrize("role", ["adviser", "cornerstone"])
 def test_reach_agrees_with_a_haversine_balltree(role: str) -> None:
-    """Radii vary, some in one search group (30 and 31 km) and some far apart, as the KD-tree query groups them."""
+    """Radii vary, some close (30 and 31 km) and some far apart: each partner's own reach decides which cells of the
+    grid list it, so a long reach must widen its own search and nobody else's."""
     raw = fixtures.national_problem(n_schools=600, n_advisers=600, n_employers=80, seed=3)
     raw["pairs"] = []
     raw["policy"]["needs_require_skills"] = False
