@@ -104,21 +104,35 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _import_to_file(args: argparse.Namespace) -> int:
-    import orjson
-
     from hubmatch.progress import ProgressBar
-    from models import ProblemError, load_problem
 
     bar = ProgressBar()
-    problem = _base(args)
     collections = _collections(args)
+    try:  # a fault found at the end of the rows must not print on the bar's line
+        valid, notes = _read_and_write(args, collections, bar)
+    finally:
+        bar.close()
+    for kind in ("skipped", "flagged"):
+        for note in notes[kind]:
+            print(f"{kind}: {note.place} (URN {note.urn}): {note.reason}", file=sys.stderr)
+    counts = ", ".join(f"{len(getattr(valid, c))} {c}" for c in COLLECTIONS if c in collections)
+    print(f"imported {counts} from {args.source}; problem written to {args.output}")
+    return 0
+
+
+def _read_and_write(args: argparse.Namespace, collections: tuple[str, ...], bar: Callable[[float, str], None]
+                    ) -> tuple[Any, dict[str, list]]:
+    """Read the collections of the file into the problem, check it whole and write it: the valid Problem and the
+    register's notes."""
+    import orjson
+
+    from models import ProblemError, load_problem
+
+    problem = _base(args)
     notes: dict[str, list] = {"skipped": [], "flagged": []}
     for k, collection in enumerate(collections):
-        def read(fraction: float, stage: str, k: int = k) -> None:
-            bar(READ * (k + fraction) / len(collections), stage)
-
         with args.source.open("rb") as stream:
-            problem[collection] = list(_records(stream, args, collection, notes, read))
+            problem[collection] = list(_records(stream, args, collection, notes, _part(bar, k, len(collections))))
     bar(READ, "checking the records together")
     try:
         valid = load_problem(problem)  # the checks across records: ids unique across collections, references
@@ -128,13 +142,12 @@ def _import_to_file(args: argparse.Namespace) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_bytes(orjson.dumps(problem, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))
     bar(1.0, "written")
-    bar.close()
-    for kind in ("skipped", "flagged"):
-        for note in notes[kind]:
-            print(f"{kind}: {note.place} (URN {note.urn}): {note.reason}", file=sys.stderr)
-    counts = ", ".join(f"{len(getattr(valid, c))} {c}" for c in COLLECTIONS if c in collections)
-    print(f"imported {counts} from {args.source}; problem written to {args.output}")
-    return 0
+    return valid, notes
+
+
+def _part(bar: Callable[[float, str], None], k: int, n: int) -> Callable[[float, str], None]:
+    """The ``k``-th of ``n`` equal parts of the bar's share for reading (a workbook's sheets, one by one)."""
+    return lambda fraction, stage: bar(READ * (k + fraction) / n, stage)
 
 
 def _base(args: argparse.Namespace) -> dict[str, Any]:

@@ -266,3 +266,22 @@ def test_an_import_draws_how_far_through_the_file_it_has_read(
     book.save(tmp_path / "schools.xlsx")
     drawn = import_bar(capsys, tmp_path / "schools.xlsx", tmp_path / "q.json")
     assert [p for p, _ in drawn[:3]] == ["36", "72", "90"]  # rows 1,001, 2,001 and 2,500 of 2,500, nine tenths
+
+
+def test_a_fault_found_after_the_bar_is_drawn_is_told_on_a_line_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ProgressBar, "DELAY_S", 0.0)
+    rows = school_rows(1_200)
+    rows[1_100][2] = "north"
+    source = tmp_path / "schools.csv"
+    with source.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert main(["import", str(source), "-o", str(tmp_path / "p.json")]) == 2
+    drawn, *told = terminal.getvalue().split("\n")
+    assert re.fullmatch(BAR, drawn.split("\r")[-1]).groups()[3] == "schools: reading and checking rows"  # type: ignore
+    assert told == ["error: 1 problem(s) in the file; nothing was imported.",
+                    "  line 1101 (S1099): lat: Not a valid number.", ""]
+    assert not (tmp_path / "p.json").exists()
