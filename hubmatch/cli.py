@@ -156,17 +156,16 @@ def _solve_options(p: argparse.ArgumentParser) -> None:
 # one-shot commands (never serve): ~100k live records rescanned for nothing cost 10% of load and solve
 @collector_paused()
 def _solve(args: argparse.Namespace) -> int:
-    bar = ProgressBar()
-    problem, previous = load_while_importing(lambda: _load_inputs(args), ["matcher"], (ProblemError, InputError))
-    from matcher import solve
-    from matcher.progress import band
+    with ProgressBar() as bar:
+        problem, previous = load_while_importing(lambda: _load_inputs(args), ["matcher"], (ProblemError, InputError))
+        from matcher import solve
+        from matcher.progress import band
 
-    solution = solve(problem, solver=args.solver, time_limit_s=args.time_limit, previous=previous,
-                     alternatives=args.alternatives, progress=band(bar, 0.05, 0.95))
-    bar(0.95, "writing the solution")
-    _write_json(args.output, dump_solution(solution))
-    bar(1.0, "written")
-    bar.close()
+        solution = solve(problem, solver=args.solver, time_limit_s=args.time_limit, previous=previous,
+                         alternatives=args.alternatives, progress=band(bar, 0.05, 0.95))
+        bar(0.95, "writing the solution")
+        _write_json(args.output, dump_solution(solution))
+        bar(1.0, "written")
     print(summary(problem, solution))
     print(f"solution written to {args.output}")
     return 0

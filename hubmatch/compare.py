@@ -51,11 +51,11 @@ def run(args: argparse.Namespace) -> int:
     from matcher.compare import compare, table
     from matcher.progress import band
 
-    bar, solved = ProgressBar(), []
-    for step, (label, side) in enumerate(sides):
-        progress = band(bar.stage(f"[{step + 1}/2] {label}"), step / 2, (step + 1) / 2)
-        solved.append((side, solve(side, solver=args.solver, time_limit_s=args.time_limit, progress=progress)))
-    bar.close()
+    solved = []
+    with ProgressBar() as bar:
+        for step, (label, side) in enumerate(sides):
+            progress = band(bar.stage(f"[{step + 1}/2] {label}"), step / 2, (step + 1) / 2)
+            solved.append((side, solve(side, solver=args.solver, time_limit_s=args.time_limit, progress=progress)))
     result = compare(solved[0], solved[1], (sides[0][0], sides[1][0]))
     result["rows"] = table(result)
     print(render(result))

@@ -46,26 +46,25 @@ def _gaps(args: argparse.Namespace) -> int:
     if not roles:
         raise cli.InputError("gaps: the policy gives schools no slot for the role asked for: nothing to recruit")
     document: dict[str, Any] = {}
-    bar = ProgressBar()
-    for role in roles:
-        capacity = args.capacity if role == "adviser" else args.employer_capacity
-        recruit = default_recruit(problem, role, capacity, args.radius)
-        try:
-            check_request(role, recruit, args.top)
-        except ValueError as err:
-            raise cli.InputError(f"gaps: {err}") from None
-        started = time.perf_counter()
-        found = find_gaps(
-            problem,
-            role,
-            recruit,
-            top=args.top,
-            sequence=not args.independent,
-            solver=args.solver,
-            progress=bar.stage(NOUNS[role]),
-        )
-        document[role] = as_document(problem, found, time.perf_counter() - started)
-    bar.close()
+    with ProgressBar() as bar:
+        for role in roles:
+            capacity = args.capacity if role == "adviser" else args.employer_capacity
+            recruit = default_recruit(problem, role, capacity, args.radius)
+            try:
+                check_request(role, recruit, args.top)
+            except ValueError as err:
+                raise cli.InputError(f"gaps: {err}") from None
+            started = time.perf_counter()
+            found = find_gaps(
+                problem,
+                role,
+                recruit,
+                top=args.top,
+                sequence=not args.independent,
+                solver=args.solver,
+                progress=bar.stage(NOUNS[role]),
+            )
+            document[role] = as_document(problem, found, time.perf_counter() - started)
     cli._write_json(args.output, document)
     for role in roles:
         print(table(document[role]))

@@ -13,7 +13,8 @@ class ProgressBar:
     redrawn in place on a terminal, otherwise a line per stage and, within a long one (an import's rows), a line
     each tenth of the way further (a log keeps every step and its time, and shows a long step moving).
 
-    It is itself a Progress: ``bar(fraction, stage)``; ``stage(what)`` gives one that prefixes ``what``.
+    It is itself a Progress: ``bar(fraction, stage)``; ``stage(what)`` gives one that prefixes ``what``. Used as
+    a context manager it ends its line however the work ends, so that an error is told on a line of its own.
     """
 
     DELAY_S = 1.0
@@ -52,6 +53,12 @@ class ProgressBar:
             self.last, self.logged = label, fraction
         self.stream.flush()
         self.drawn = True
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """End the bar's line on a terminal (nothing to do elsewhere)."""

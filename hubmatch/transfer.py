@@ -106,12 +106,9 @@ def _import(args: argparse.Namespace) -> int:
 def _import_to_file(args: argparse.Namespace) -> int:
     from hubmatch.progress import ProgressBar
 
-    bar = ProgressBar()
     collections = _collections(args)
-    try:  # a fault found at the end of the rows must not print on the bar's line
+    with ProgressBar() as bar:
         valid, notes = _read_and_write(args, collections, bar)
-    finally:
-        bar.close()
     for kind in ("skipped", "flagged"):
         for note in notes[kind]:
             print(f"{kind}: {note.place} (URN {note.urn}): {note.reason}", file=sys.stderr)
