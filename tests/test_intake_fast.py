@@ -113,17 +113,17 @@ def old_typed(row: dict[str, Any], collection: str) -> dict[str, Any]:
     return row
 
 
-def spy_on_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+def spy_on_the_fast_path(monkeypatch: pytest.MonkeyPatch, module: Any = intake) -> list[bool]:
     """Whether the fast path took each chunk, as the import runs."""
     taken: list[bool] = []
-    fast = intake.fast_records
+    fast = module.fast_records
 
     def spy(collection: str, raws: list) -> list | None:
         records = fast(collection, raws)
         taken.append(records is not None)
         return records
 
-    monkeypatch.setattr(intake, "fast_records", spy)
+    monkeypatch.setattr(module, "fast_records", spy)
     return taken
 
 
@@ -168,3 +168,26 @@ def test_a_fast_chunk_with_an_id_twice_is_named_by_its_lines() -> None:
         list(validated("schools", problem_rows("schools", read_csv(io.BytesIO(text.encode())))))
     assert [(f.record, f.field, f.message) for f in err.value.faults] == [
         ("line 4 (S1)", "id", "Duplicate id; first at line 2.")]
+
+
+@pytest.mark.parametrize("collection", ["schools", "advisers", "employers"])
+def test_a_json_upload_takes_the_fast_path_to_marshmallows_records(
+    monkeypatch: pytest.MonkeyPatch, collection: str
+) -> None:
+    from api import imports
+
+    rows = fixtures.lancashire_problem()[collection]
+    taken = spy_on_the_fast_path(monkeypatch, imports)
+    got = imports.validate_rows(collection, intake.SCHEMAS[collection], rows)
+    assert taken == [True] and got == [intake.SCHEMAS[collection]().load(row) for row in rows]
+
+
+def test_a_json_upload_with_an_id_twice_still_names_both_rows() -> None:
+    from api import imports
+    from api.errors import ApiError
+
+    rows = fixtures.lancashire_problem()["schools"][:3]
+    rows = [*rows, {**rows[0], "name": "Again"}]
+    with pytest.raises(ApiError) as err:
+        imports.validate_rows("schools", intake.SCHEMAS["schools"], rows)
+    assert [d["message"] for d in err.value.details] == ["Duplicate id; first in row 0."]
