@@ -143,7 +143,8 @@ def _read_and_write(args: argparse.Namespace, collections: tuple[str, ...], bar:
 
 
 def _part(bar: Callable[[float, str], None], k: int, n: int) -> Callable[[float, str], None]:
-    """The ``k``-th of ``n`` equal parts of the bar's share for reading (a workbook's sheets, one by one)."""
+    """The ``k``-th of ``n`` equal parts of the bar's share for reading (a workbook's sheets, one by one): what
+    ``matcher.progress.band`` does, without importing the solver package (OR-Tools) into an import."""
     return lambda fraction, stage: bar(READ * (k + fraction) / n, stage)
 
 

@@ -26,15 +26,32 @@ STATISTICS = frozenset({"pupils", "pct_fsm"})  # published figures, which the Df
 LISTS = frozenset({"sectors", "needs", "skills", "conflicts", "current_advisers", "current_cornerstones"})
 
 
-def _fields_of(schema: type[Schema], kind: type[fields.Field]) -> frozenset[str]:
-    return frozenset(name for name, field in schema().fields.items() if isinstance(field, kind))
+def _read(convert: Callable[[str], Any], value: str) -> Any:
+    """``convert(value)``, or the text as it was where it does not spell one (a plain ``try``: this runs for
+    every number of every row, and ``contextlib.suppress`` took a third of a large import's time)."""
+    try:
+        return convert(value)
+    except ValueError:
+        return value
 
 
-INTEGERS = {collection: _fields_of(schema, fields.Integer) for collection, schema in SCHEMAS.items()}
-FLOATS = {collection: _fields_of(schema, fields.Float) for collection, schema in SCHEMAS.items()}
-BOOLEANS = {collection: _fields_of(schema, fields.Boolean) for collection, schema in SCHEMAS.items()}
-SITE_FLOATS = _fields_of(SiteSchema, fields.Float)
 BOOLEAN_WORDS = fields.Boolean.truthy | fields.Boolean.falsy
+
+
+def _boolean(value: str) -> Any:
+    return value in fields.Boolean.truthy if value in BOOLEAN_WORDS else value
+
+
+def _readers(schema: type[Schema]) -> dict[str, Callable[[str], Any]]:
+    """How each integer, number and true/false field of the schema reads a cell's text (``typed``)."""
+    read: dict[type[fields.Field], Callable[[str], Any]] = {
+        fields.Integer: lambda v: _read(int, v), fields.Float: lambda v: _read(float, v), fields.Boolean: _boolean}
+    return {name: reader for name, field in schema().fields.items()
+            for kind, reader in read.items() if isinstance(field, kind)}
+
+
+READERS = {collection: _readers(schema) for collection, schema in SCHEMAS.items()}
+SITE_READERS = _readers(SiteSchema)
 CHUNK = 1_000
 MAX_FAULTS = 500  # listed in one error; the count says how many there were in all
 
@@ -72,7 +89,7 @@ def record_of(collection: str, cells: Mapping[str, str]) -> dict[str, Any]:
     if gatsby:
         out["gatsby"] = gatsby
     if collection == "employers" and "lat" in out and "lon" in out:
-        site = _typed({"lat": out.pop("lat"), "lon": out.pop("lon")}, frozenset(), SITE_FLOATS, frozenset())
+        site = _typed({"lat": out.pop("lat"), "lon": out.pop("lon")}, SITE_READERS)
         out["sites"] = [site]
     return typed(out, collection)
 
@@ -84,30 +101,15 @@ def typed(row: dict[str, Any], collection: str) -> dict[str, Any]:
     refuse "156.9" rather than truncate it, as in JSON), a number field's "52.1" or "1e3" (``float()``, as
     ``fields.Float``), a true/false field's words of ``fields.Boolean.truthy`` and ``falsy``. Any other cell
     ("900.5" for an integer, "many", "maybe") stays text, for the schema to refuse by name."""
-    return _typed(row, INTEGERS[collection], FLOATS[collection], BOOLEANS[collection])
+    return _typed(row, READERS[collection])
 
 
-def _typed(row: dict[str, Any], integers: frozenset[str], floats: frozenset[str], booleans: frozenset[str]
-           ) -> dict[str, Any]:
-    """``typed`` for these integer, number and true/false fields (an employer's site has numbers only)."""
-    for name in row.keys() & (integers | floats | booleans):
-        value = row[name]
-        if not isinstance(value, str):
-            continue
-        if name in booleans:
-            row[name] = value in fields.Boolean.truthy if value in BOOLEAN_WORDS else value
-        else:
-            row[name] = _read(int if name in integers else float, value)
+def _typed(row: dict[str, Any], readers: Mapping[str, Callable[[str], Any]]) -> dict[str, Any]:
+    """``typed`` by these fields' readers (an employer's site has numbers only)."""
+    for name in row.keys() & readers.keys():
+        if isinstance(row[name], str):
+            row[name] = readers[name](row[name])
     return row
-
-
-def _read(convert: Callable[[str], Any], value: str) -> Any:
-    """``convert(value)``, or the text as it was where it does not spell one (a plain ``try``: this runs for
-    every number of every row, and ``contextlib.suppress`` took a third of a large import's time)."""
-    try:
-        return convert(value)
-    except ValueError:
-        return value
 
 
 def problem_rows(collection: str, rows: Iterable[SourceRow]) -> Iterator[tuple[SourceRow, dict[str, Any]]]:

@@ -11,16 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from marshmallow import ValidationError
+from marshmallow import ValidationError, fields
 
 import fixtures
 from models import intake
 from models.dfe import FIELD_COLUMNS, Notes
 from models.intake import FileFaults, problem_rows, register_rows, validated
 from models.repository import FIELDS, columns
-from models.sources import SourceRow, read_csv
+from models.sources import Sheet, SourceRow, read_csv
 
 DATA = Path(__file__).resolve().parent / "data"
+INTEGERS = {collection: {name for name, field in schema().fields.items() if isinstance(field, fields.Integer)}
+            for collection, schema in intake.SCHEMAS.items()}
 ROWS: dict[str, dict[str, str]] = {
     "schools": {"id": "S1", "name": "Ash", "lat": "53.75", "lon": "-2.7", "pupils": "900", "pct_fsm": "12.5"},
     "advisers": {"id": "A1", "company": "C1", "lat": "53.75", "lon": "-2.7", "capacity": "2", "unavailable": "no"},
@@ -40,7 +42,7 @@ CELLS = [
 
 def through_the_import(collection: str, cells: dict[str, str]) -> list[Any] | list[str]:
     """The records of one row, or its faults' messages."""
-    row = SourceRow(intake_sheet(tuple(cells)), 2, cells)
+    row = SourceRow(Sheet(None, tuple(cells)), 2, cells)
     try:
         return [r for chunk in validated(collection, problem_rows(collection, [row])) for r in chunk]
     except FileFaults as err:
@@ -50,7 +52,7 @@ def through_the_import(collection: str, cells: dict[str, str]) -> list[Any] | li
 def through_marshmallow(collection: str, cells: dict[str, str]) -> list[Any] | list[str]:
     """The oracle: the row as text (only a whole number's text read as an integer, as the strict integer fields
     need, and an employer's lat/lon as its site) loaded by the schema."""
-    raw: dict[str, Any] = {k: int(v) if k in intake.INTEGERS[collection] and v.lstrip("-").isdigit() else v
+    raw: dict[str, Any] = {k: int(v) if k in INTEGERS[collection] and v.lstrip("-").isdigit() else v
                            for k, v in cells.items()}
     if collection == "employers":
         raw["sites"] = [{"lat": raw.pop("lat"), "lon": raw.pop("lon")}]
@@ -59,12 +61,6 @@ def through_marshmallow(collection: str, cells: dict[str, str]) -> list[Any] | l
     except ValidationError as err:
         assert isinstance(err.messages, dict)
         return sorted(f"{field}: {intake._text(message)}" for field, message in err.messages.items())
-
-
-def intake_sheet(header: tuple[str, ...]) -> Any:
-    from models.sources import Sheet
-
-    return Sheet(None, header)
 
 
 @pytest.mark.parametrize(("collection", "field", "text"),
@@ -107,7 +103,7 @@ def upload_records(path: Path, collection: str) -> list[Any]:
 
 def old_typed(row: dict[str, Any], collection: str) -> dict[str, Any]:
     """How rows were read before the fast path took them: only integer fields' whole numbers."""
-    for name in intake.INTEGERS[collection] & row.keys():
+    for name in INTEGERS[collection] & row.keys():
         if isinstance(row[name], str) and row[name].lstrip("-").isdigit():
             row[name] = int(row[name])
     return row
