@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import statistics
+import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -30,6 +32,20 @@ from service.tasks import run_job
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+
+
+def chromium() -> str:
+    """Debian's Chromium, installed with apt-get first when it is missing (as the browser tests do), or a clear
+    error saying why the page cannot be measured here."""
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    if shutil.which("apt-get") is None:
+        raise RuntimeError("the review page needs Debian's Chromium: apt-get install chromium")
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"Chromium could not be installed: {' '.join(command)} said {done.stderr[-300:]}")
+    return CHROMIUM
 
 
 @contextlib.contextmanager
@@ -82,7 +98,7 @@ def run(cfg: Config) -> tuple[Table, dict[str, Any]]:
                   ["hub", "schools", "layout", "load ms", "HTML KB", "elements", "vs 84 on one page", "target"])
     raw: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="hubmatch-page-") as tmp, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = p.chromium.launch(executable_path=chromium(), args=FLAGS)
         for name, problem in (("lancashire", fixtures.lancashire_problem()), ("wide", lancashire_wide_problem())):
             folder = Path(tmp) / name
             folder.mkdir()

@@ -59,12 +59,13 @@ def phases(problem_path: Path, output: Path, top: int) -> dict[str, Any]:
 
 def _phases(problem_path: Path, output: Path) -> dict[str, Any]:
     marks = {"start": STARTED}
-    from hubmatch.cli import _no_cyclic_gc, _read_json, _write_json  # the CLI's imports, reads and writes
+    from hubmatch.cli import _read_json, _write_json  # the CLI's imports, reads and writes
     from matcher import solve
     from models import dump_solution, load_problem
+    from models.collector import collector_paused
 
     marks["imports"] = time.perf_counter()
-    with _no_cyclic_gc():  # as `hubmatch solve` runs
+    with collector_paused():  # as `hubmatch solve` runs
         raw = _read_json(problem_path)
         marks["read JSON"] = time.perf_counter()
         problem = load_problem(raw)
@@ -161,13 +162,21 @@ def _positions(keys: Any, wanted: Any) -> Any:
 _NOT_A_CANDIDATE = 10**9
 
 
+_REACH_KM = 200.0  # the longest reach the problem format accepts
+_CENTRE = (52.9, -1.9)  # England's centre of mass, roughly
+_SHRINK = 0.2  # England's 650 x 500 km become 130 x 100 km, every pair well within _REACH_KM
+
+
 def square_problem(n: int) -> Any:
     """n schools, n advisers of capacity 1, everyone within reach of everyone, no rule that removes a pair."""
     import fixtures
     from models import load_problem
 
-    raw = fixtures.national_problem(n, n, n_employers=1, seed=7, radius_km=2000.0)
+    raw = fixtures.national_problem(n, n, n_employers=1, seed=7, radius_km=_REACH_KM)
     raw["policy"].update(cornerstones_per_school=0, max_schools_per_company=None, needs_require_skills=False)
+    for place in [*raw["schools"], *raw["advisers"]]:  # England's shape, shrunk until everyone is in reach
+        place.update(lat=_CENTRE[0] + (place["lat"] - _CENTRE[0]) * _SHRINK,
+                     lon=_CENTRE[1] + (place["lon"] - _CENTRE[1]) * _SHRINK)
     for adviser in raw["advisers"]:
         adviser.update(capacity=1, conflicts=[], unavailable=False, max_travel_km=None)
     raw["pairs"] = []
