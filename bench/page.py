@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import statistics
-import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from common import Config, Table, ratio, verdict
+from common import ROOT, Config, Table, ratio, verdict
 from werkzeug.serving import make_server
 
 import fixtures
@@ -30,22 +29,7 @@ from models.repository import create_hub
 from models.store import transaction
 from service.tasks import run_job
 
-CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-
-
-def chromium() -> str:
-    """Debian's Chromium, installed with apt-get first when it is missing (as the browser tests do), or a clear
-    error saying why the page cannot be measured here."""
-    if Path(CHROMIUM).exists():
-        return CHROMIUM
-    if shutil.which("apt-get") is None:
-        raise RuntimeError("the review page needs Debian's Chromium: apt-get install chromium")
-    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"Chromium could not be installed: {' '.join(command)} said {done.stderr[-300:]}")
-    return CHROMIUM
 
 
 @contextlib.contextmanager
@@ -93,12 +77,15 @@ def measure(browser: Any, url: str, round_id: int, token: str, query: str, loads
 def run(cfg: Config) -> tuple[Table, dict[str, Any]]:
     from playwright.sync_api import sync_playwright
 
+    sys.path.insert(0, str(ROOT / "tests" / "ui"))  # the browser tests' way to Chromium, installed when missing
+    from browser_kit import installed_chromium
+
     loads = 3 if cfg.quick else 9
     table = Table(f"review page, median ms to the load event over {loads} loads (headless Chromium, 1366x900)",
                   ["hub", "schools", "layout", "load ms", "HTML KB", "elements", "vs 84 on one page", "target"])
     raw: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="hubmatch-page-") as tmp, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium(), args=FLAGS)
+        browser = p.chromium.launch(executable_path=installed_chromium(), args=FLAGS)
         for name, problem in (("lancashire", fixtures.lancashire_problem()), ("wide", lancashire_wide_problem())):
             folder = Path(tmp) / name
             folder.mkdir()

@@ -41,6 +41,9 @@ def fills_every_slot() -> dict[str, Any]:
                     adviser("a1", *north(5))], cornerstones_per_school=0)
 
 
+NEED = "the cheapest matching that covers the most need"  # the need step's name, as the bar shows it
+
+
 def leaves_one_open() -> dict[str, Any]:
     """Two advisers and one Cornerstone Employer; the school 90 km north has no candidate of either."""
     return document(
@@ -71,8 +74,7 @@ def test_each_role_takes_its_share_of_the_bar_by_its_partners() -> None:
     start = dict((stage, fraction) for fraction, stage in seen)
     assert start["Cornerstone Employers: finding candidates"] == pytest.approx(2 / 3)
     assert start["advisers: explaining"] == pytest.approx(0.95 * 2 / 3)
-    need = "the cheapest matching that covers the most need"
-    assert [stage for _, stage in seen if need in stage] == [f"advisers: {need}", f"Cornerstone Employers: {need}"]
+    assert [stage for _, stage in seen if NEED in stage] == [f"advisers: {NEED}", f"Cornerstone Employers: {NEED}"]
 
 
 def test_a_need_unit_that_fails_its_check_names_the_solve_with_need_weighed_in_full(
@@ -85,9 +87,8 @@ def test_a_need_unit_that_fails_its_check_names_the_solve_with_need_weighed_in_f
     monkeypatch.setattr(LevelUnits, "need_trial", property(lambda self: 1))
     seen = solved_with_progress(raw)
     assert_a_progress(seen)
-    need = "the cheapest matching that covers the most need"
-    assert [stage for _, stage in seen if need in stage] == [f"advisers: {need}",
-                                                             f"advisers: {need}, need weighed in full"]
+    assert [stage for _, stage in seen if NEED in stage] == [f"advisers: {NEED}",
+                                                             f"advisers: {NEED}, need weighed in full"]
 
 
 def test_a_round_the_mip_solves_says_so_with_its_time_limit() -> None:

@@ -18,17 +18,27 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
-def chromium() -> str:
-    """The path of Chromium, installing Debian's package first when it is missing."""
+def installed_chromium() -> str:
+    """The path of Chromium, installing Debian's package first when it is missing; RuntimeError saying why when it
+    cannot be (bench/page.py, which measures the review page, takes it from here too)."""
     if Path(CHROMIUM).exists():
         return CHROMIUM
     if shutil.which("apt-get") is None or os.geteuid() != 0:
-        pytest.skip("Chromium is not installed and cannot be installed here (needs apt-get as root)")
+        raise RuntimeError("Chromium is not installed and cannot be installed here (needs apt-get as root)")
     for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
         done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
         if done.returncode != 0:
-            pytest.skip(f"Chromium could not be installed: {' '.join(command)} said {done.stderr.strip()[-300:]}")
+            said = done.stderr.strip()[-300:]
+            raise RuntimeError(f"Chromium could not be installed: {' '.join(command)} said {said}")
     return CHROMIUM
+
+
+def chromium() -> str:
+    """``installed_chromium()``, or the test skipped with the reason it gives."""
+    try:
+        return installed_chromium()
+    except RuntimeError as err:
+        pytest.skip(str(err))
 
 
 def sign_in(page: Any, url: str, token: str, path: str) -> None:
