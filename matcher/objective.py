@@ -95,8 +95,8 @@ class LevelUnits:
         outweighs one partner engaged, where ``slot`` outweighs ``k`` of them and ``reach`` (the bounds on what one
         residual cycle can change; under a company cap ``k`` is the number of companies). Any unit is exact once
         ``matcher.solvers.need`` proves the flow covers the most need, which ``matcher.solvers.flow`` checks; the
-        smaller the unit the faster cost scaling runs (the capped national round's flow: 1.03 s with one more
-        ``trial`` added, 0.85 s without), and below one engagement the flow trades need for partners engaged."""
+        smaller the unit the faster cost scaling runs (bench/README.md, Growth), and below one engagement the flow
+        trades need for partners engaged."""
         return self.engaged + 1
 
     def with_engaged(self, engaged: int) -> LevelUnits:
