@@ -7,6 +7,7 @@ by one version is upgraded, never rebuilt, by the next.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -25,6 +26,7 @@ DEFAULT_URL = "sqlite:///hubmatch.sqlite"
 # 19 digits in a row: a number orjson might not read exactly as ``json`` does (an integer beyond 64 bits, which it
 # turns into a float, or more digits than a float keeps); such a document is read by the standard library
 LONG_NUMBER = re.compile(rb"[0-9]{19}")
+SQLITE_BUSY_S = 30.0  # how long a SQLite statement waits for another connection's write lock, by default
 
 
 def database_url(url: str | None = None) -> str:
@@ -52,16 +54,25 @@ def json_loads(data: str | bytes | bytearray | memoryview) -> Any:
     return json.loads(raw)
 
 
-def make_engine(url: str | None = None) -> Engine:
-    """An engine with the settings each backend needs (SQLite: foreign keys on, WAL, a busy timeout)."""
+def make_engine(url: str | None = None, lock_wait_s: float | None = None) -> Engine:
+    """An engine with the settings each backend needs (SQLite: foreign keys on, WAL, a busy timeout).
+
+    ``lock_wait_s`` bounds how long a statement waits for a lock another connection holds before it fails
+    (SQLite's busy timeout, PostgreSQL's ``lock_timeout``); by default 30 s on SQLite and no bound on PostgreSQL.
+    The worker's supervisor takes a short one: a solve process stopped inside a transaction must not stall the
+    sweep that is about to kill it.
+    """
     url = database_url(url)
     if url.startswith("sqlite"):
+        wait_s = SQLITE_BUSY_S if lock_wait_s is None else lock_wait_s
         engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, json_deserializer=json_loads
+            url, connect_args={"timeout": wait_s, "check_same_thread": False}, json_deserializer=json_loads
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_ms=round(wait_s * 1000)))
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=20, json_deserializer=json_loads)
+    connect_args = {} if lock_wait_s is None else {"options": f"-c lock_timeout={round(lock_wait_s * 1000)}"}
+    engine = create_engine(url, pool_size=10, max_overflow=20, json_deserializer=json_loads,
+                           connect_args=connect_args)
     event.listen(engine, "checkout", _closed_by_server)
     return engine
 
@@ -86,11 +97,11 @@ def _closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         raise DisconnectionError("the server closed the connection while it was idle in the pool")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")
     cursor.close()
 
 

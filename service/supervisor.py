@@ -15,6 +15,10 @@ It runs in each ``hubmatch worker`` beside the consumer (outside the web process
   messages are due (a retry's back-off is over, a web process died before asking) and no delivery waits on the
   broker, one is sent.
 
+The supervisor's statements wait on a lock no longer than one sweep interval (``make_engine``'s ``lock_wait_s``):
+a solve process stopped in the middle of a transaction holds its lock until it is killed, and the sweep that kills
+it must not be stuck behind it. A statement refused for a lock is tried again by the next sweep.
+
 A failed job's round goes back to where it was before the solve, with its decisions (``fail_job``).
 """
 
@@ -25,11 +29,12 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import tables as t
@@ -69,6 +74,7 @@ class Supervisor:
         self.factory, self.queue, self.settings, self.worker = factory, queue, settings, worker
         self.live_pids = live_pids
         self.kill = kill or _sigkill
+        self.stopped: dict[str, str] = {}  # killed past its deadline, not yet recorded failed: why it was stopped
 
     def sweep(self) -> Sweep:
         now = t.now()
@@ -89,23 +95,29 @@ class Supervisor:
                 if (job.heartbeat_at or job.started_at) < now - timedelta(seconds=self.settings.worker_stale_s):
                     self._fail(job.id, STALE.format(worker=job.worker), done.stale)
             elif job.pid not in pids:
-                self._fail(job.id, KILLED, done.lost)
+                self._fail(job.id, self.stopped.pop(job.id, KILLED), done.lost)
             elif job.deadline_at is not None and job.deadline_at <= now:
                 self.kill(job.pid)
-                self._fail(job.id, _overdue(job.started_at, job.deadline_at, self.settings.solve_grace_s), done.killed)
+                self.stopped[job.id] = why = _overdue(job.started_at, job.deadline_at, self.settings.solve_grace_s)
+                self._fail(job.id, why, done.killed)  # if a lock refuses it, the next sweep records it so
+                del self.stopped[job.id]
             else:
                 done.alive.append(job.id)
         if done.alive:
-            with transaction(self.factory) as session:
-                session.execute(update(t.Job).where(t.Job.id.in_(done.alive), t.Job.state == JobState.RUNNING)
-                                .values(heartbeat_at=now))
+            self._heartbeat(done.alive, now)
         if queued:
             self._resend(queued, done)
         self._outbox(done)
         return done
 
+    def _heartbeat(self, alive: list[str], now: datetime) -> None:
+        with _unless_locked("heartbeats not renewed"), transaction(self.factory) as session:
+            session.execute(update(t.Job).where(t.Job.id.in_(alive), t.Job.state == JobState.RUNNING)
+                            .values(heartbeat_at=now))
+
     def _outbox(self, done: Sweep) -> None:
-        with transaction(self.factory) as session:
+        due = 0
+        with _unless_locked("the outbox not swept"), transaction(self.factory) as session:
             done.reclaimed = reclaim(session, self.settings.mail_lease_s)
             due = due_count(session)
         if not due:
@@ -140,6 +152,17 @@ class Supervisor:
                 self.sweep()
             except Exception:
                 log.exception("supervisor sweep failed")
+
+
+@contextlib.contextmanager
+def _unless_locked(what: str) -> Iterator[None]:
+    """Leave a housekeeping write to the next sweep when a lock refuses it: a solve process stopped inside its
+    transaction holds the job's row (on SQLite, the whole file) until it is killed, and the sweep that kills it
+    must not wait behind it. A missed heartbeat is renewed a sweep later, well within ``worker_stale_s``."""
+    try:
+        yield
+    except OperationalError as err:
+        log.warning("%s this sweep (the database refused: %s); the next sweep tries again", what, err.orig)
 
 
 def _overdue(started: datetime | None, deadline: datetime, grace_s: float) -> str:

@@ -41,7 +41,8 @@ def build(settings: Settings, concurrency: int) -> tuple[Consumer, Supervisor]:
     import matcher.solve  # noqa: F401  (warm: every forked worker process starts with the solver loaded)
 
     queue = SolveQueue(settings.broker_url, settings.queue_name)
-    engine = make_engine(settings.database_url)
+    # the supervisor's own engine: it never waits on a lock longer than the interval between its sweeps
+    engine = make_engine(settings.database_url, lock_wait_s=settings.reaper_interval_s)
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
     @queue.huey.on_startup()

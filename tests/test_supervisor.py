@@ -6,9 +6,16 @@ The real processes, kills and broker restarts are in tests/reliability/test_queu
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
+import psycopg
 import pytest
+from pg import scratch_database, skip_without_postgres
+from sqlalchemy.exc import OperationalError
 
 from models import tables as t
 from models.store import make_engine, migrate, session_factory, transaction
@@ -40,6 +47,39 @@ def factory(tmp_path):
         session.add(t.Hub(id="hub", name="Hub"))
     yield session_factory(engine)
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def locked(request, tmp_path) -> Iterator[tuple[object, Callable[[str], contextlib.AbstractContextManager]]]:
+    """A database whose supervisor engine waits at most 0.5 s on a lock, and a way to hold a job's lock the way
+    a solve process stopped inside its transaction does (SQLite: the file's write lock; PostgreSQL: the row's)."""
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'jobs.sqlite'}"
+        else:
+            skip_without_postgres()
+            url = stack.enter_context(scratch_database("hubmatch_supervisor"))
+        migrate(url)
+        engine = make_engine(url, lock_wait_s=0.5)
+        stack.callback(engine.dispose)
+        with transaction(session_factory(engine)) as session:
+            session.add(t.Hub(id="hub", name="Hub"))
+
+        @contextlib.contextmanager
+        def hold(job_id: str) -> Iterator[None]:
+            if request.param == "sqlite":
+                conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+                conn.execute("BEGIN IMMEDIATE")
+            else:
+                conn = psycopg.connect(url)  # type: ignore[assignment]
+                conn.execute("SELECT id FROM jobs WHERE id = %s FOR UPDATE", (job_id,))  # type: ignore[call-overload]
+            try:
+                yield
+            finally:
+                conn.rollback()
+                conn.close()
+
+        yield session_factory(engine), hold
 
 
 def arrange(factory, name: str, state: str, solves: int = 0, **job) -> str:
@@ -121,3 +161,36 @@ def test_an_unreachable_broker_leaves_queued_jobs_for_the_next_sweep(factory):
     assert row(factory, job) == ("queued", "", "solving")
     broker.pending_ids = lambda: set()  # type: ignore[method-assign]
     assert sup.sweep().resent == [job]
+
+
+def test_a_lock_held_by_a_stopped_solve_never_stalls_a_sweep(locked):
+    factory, hold = locked
+    now = t.now()
+    alive = arrange(factory, "alive", "running", worker=ME, pid=13, started_at=now, heartbeat_at=now,
+                    deadline_at=now + timedelta(seconds=60))
+    sup, killed, _ = supervisor(factory, live={13})
+    with hold(alive):
+        began = time.monotonic()
+        done = sup.sweep()  # the heartbeat waits 0.5 s for the lock, then is left to the next sweep
+        took = time.monotonic() - began
+    assert done.alive == [alive] and killed == []
+    assert took < 5.0, took  # not the 30 s of an engine without the supervisor's lock wait
+    with transaction(factory) as session:
+        assert session.get(t.Job, alive).heartbeat_at == now
+    sup.sweep()
+    with transaction(factory) as session:
+        assert session.get(t.Job, alive).heartbeat_at > now  # renewed once the lock is gone
+
+
+def test_a_solve_killed_past_its_deadline_is_failed_so_even_when_a_lock_delays_the_record(locked):
+    factory, hold = locked
+    now = t.now()
+    overdue = arrange(factory, "overdue", "running", worker=ME, pid=12, started_at=now - timedelta(seconds=95),
+                      heartbeat_at=now, deadline_at=now - timedelta(seconds=5))
+    sup, killed, _ = supervisor(factory, live={12}, solve_grace_s=30)
+    with hold(overdue), pytest.raises(OperationalError):
+        sup.sweep()  # killed, but the lock refuses the record of it: the sweep fails and is run again
+    assert killed == [12] and row(factory, overdue)[0] == "running"
+    sup.live_pids = lambda: set()  # the consumer has seen its process die
+    assert sup.sweep().lost == [overdue]
+    assert row(factory, overdue) == ("failed", OVERDUE.format(total=90, limit=60, grace=30), "draft")
