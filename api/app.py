@@ -70,7 +70,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     url = database_url(settings.database_url)
     if app.config["MIGRATE"]:
         migrate(url)
-    engine = make_engine(url)
+    engine = make_engine(url, settings.lock_wait_s)
     app.extensions["hubmatch.engine"] = engine
     app.extensions["hubmatch.sessions"] = factory = session_factory(engine)
     app.extensions["hubmatch.jobs"] = JobQueue(factory, SolveQueue(settings.broker_url, settings.queue_name))

@@ -7,12 +7,13 @@ from typing import Any
 
 from flask import Flask, has_request_context, render_template, request
 from marshmallow import Schema, fields
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from models import ProblemError
 from models.lifecycle import TransitionError
+from models.store import lock_refused
 
 log = logging.getLogger("hubmatch.api")
 
@@ -30,6 +31,7 @@ CODES = {
     428: "precondition_required",
     429: "too_many_requests",
     500: "internal_error",
+    503: "busy",
 }
 
 
@@ -98,6 +100,7 @@ def register(app: Flask) -> None:
     app.register_error_handler(IntegrityError, _integrity)
     app.register_error_handler(RecursionError, _too_deep)
     app.register_error_handler(DataError, _unstorable)
+    app.register_error_handler(OperationalError, _busy)
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -110,6 +113,20 @@ def _unstorable(error: DataError) -> tuple[dict, int]:
     """A value the database cannot hold (PostgreSQL: a NUL character in text); the transaction is rolled back."""
     log.info("data error: %s", error.orig)
     return body(422, "A value cannot be stored: text may not contain NUL characters.", "invalid_input")
+
+
+BUSY = "The database is busy (another change held a lock on it for too long); try again in a moment."
+RETRY_AFTER_S = 5
+
+
+def _busy(error: OperationalError) -> tuple[dict, int] | tuple[dict, int, dict]:
+    """A lock held past the engine's ``lock_wait_s`` (a long import, a solve process stopped mid-write): the
+    transaction is rolled back and the client may simply try again; any other database fault is unexpected."""
+    if not lock_refused(error):
+        return _unexpected(error)
+    log.warning("a request gave up waiting for a database lock: %s", error.orig)
+    payload, status = body(503, BUSY)
+    return payload, status, {"Retry-After": str(RETRY_AFTER_S)}
 
 
 def _too_deep(error: RecursionError) -> tuple[dict, int] | tuple[dict, int, dict]:

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import select
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -19,14 +20,14 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 DEFAULT_URL = "sqlite:///hubmatch.sqlite"
 # 19 digits in a row: a number orjson might not read exactly as ``json`` does (an integer beyond 64 bits, which it
 # turns into a float, or more digits than a float keeps); such a document is read by the standard library
 LONG_NUMBER = re.compile(rb"[0-9]{19}")
-SQLITE_BUSY_S = 30.0  # how long a SQLite statement waits for another connection's write lock, by default
+LOCK_WAIT_S = 30.0  # how long a statement waits for another connection's lock, by default (``make_engine``)
 
 
 def database_url(url: str | None = None) -> str:
@@ -54,27 +55,34 @@ def json_loads(data: str | bytes | bytearray | memoryview) -> Any:
     return json.loads(raw)
 
 
-def make_engine(url: str | None = None, lock_wait_s: float | None = None) -> Engine:
+def make_engine(url: str | None = None, lock_wait_s: float = LOCK_WAIT_S) -> Engine:
     """An engine with the settings each backend needs (SQLite: foreign keys on, WAL, a busy timeout).
 
     ``lock_wait_s`` bounds how long a statement waits for a lock another connection holds before it fails
-    (SQLite's busy timeout, PostgreSQL's ``lock_timeout``); by default 30 s on SQLite and no bound on PostgreSQL.
-    The worker's supervisor takes a short one: a solve process stopped inside a transaction must not stall the
-    sweep that is about to kill it.
+    (SQLite's busy timeout, PostgreSQL's ``lock_timeout``), so that a process stopped inside its transaction stalls
+    nobody for ever: a request then answers 503 (``lock_refused``). The worker's supervisor takes a short one: it
+    must not wait behind the very process it is about to kill.
     """
     url = database_url(url)
     if url.startswith("sqlite"):
-        wait_s = SQLITE_BUSY_S if lock_wait_s is None else lock_wait_s
         engine = create_engine(
-            url, connect_args={"timeout": wait_s, "check_same_thread": False}, json_deserializer=json_loads
+            url, connect_args={"timeout": lock_wait_s, "check_same_thread": False}, json_deserializer=json_loads
         )
-        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_ms=round(wait_s * 1000)))
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, busy_ms=round(lock_wait_s * 1000)))
         return engine
-    connect_args = {} if lock_wait_s is None else {"options": f"-c lock_timeout={round(lock_wait_s * 1000)}"}
     engine = create_engine(url, pool_size=10, max_overflow=20, json_deserializer=json_loads,
-                           connect_args=connect_args)
+                           connect_args={"options": f"-c lock_timeout={round(lock_wait_s * 1000)}"})
     event.listen(engine, "checkout", _closed_by_server)
     return engine
+
+
+def lock_refused(error: OperationalError) -> bool:
+    """Whether the database refused a statement because another connection held a lock past ``lock_wait_s``
+    (SQLite: busy or locked; PostgreSQL: SQLSTATE 55P03, lock not available): worth trying again, not a fault."""
+    orig = error.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        return getattr(orig, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+    return getattr(orig, "sqlstate", None) == "55P03"
 
 
 def _closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

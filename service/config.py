@@ -31,7 +31,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from models.store import DEFAULT_URL
+from models.store import DEFAULT_URL, LOCK_WAIT_S
 
 EMBEDDED_BROKER = "sqlite:///hubmatch-queue.sqlite"
 
@@ -44,6 +44,7 @@ class Settings:
     solve_grace_s: float = 30.0
     reaper_interval_s: float = 1.0
     worker_stale_s: float = 30.0
+    lock_wait_s: float = LOCK_WAIT_S  # how long a request or a solve waits on a lock another connection holds
     requeue_after_s: float = 10.0
     sync_solve_s: float = 30.0
     smtp_url: str = ""
@@ -99,6 +100,7 @@ ENV = {
     "solve_grace_s": "HUBMATCH_SOLVE_GRACE_S",
     "reaper_interval_s": "HUBMATCH_REAPER_INTERVAL_S",
     "worker_stale_s": "HUBMATCH_WORKER_STALE_S",
+    "lock_wait_s": "HUBMATCH_LOCK_WAIT_S",
     "requeue_after_s": "HUBMATCH_REQUEUE_AFTER_S",
     "sync_solve_s": "HUBMATCH_SYNC_SOLVE_S",
     "smtp_url": "HUBMATCH_SMTP_URL",

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models import tables as t
 from models.lifecycle import JobState, fail_job
-from models.store import transaction
+from models.store import lock_refused, transaction
 from service.config import Settings
 from service.delivery import due_count, reclaim
 from service.queue import DELIVERY_ID, SolveQueue
@@ -162,6 +162,8 @@ def _unless_locked(what: str) -> Iterator[None]:
     try:
         yield
     except OperationalError as err:
+        if not lock_refused(err):
+            raise
         log.warning("%s this sweep (the database refused: %s); the next sweep tries again", what, err.orig)
 
 

@@ -42,13 +42,13 @@ def build(settings: Settings, concurrency: int) -> tuple[Consumer, Supervisor]:
 
     queue = SolveQueue(settings.broker_url, settings.queue_name)
     # the supervisor's own engine: it never waits on a lock longer than the interval between its sweeps
-    engine = make_engine(settings.database_url, lock_wait_s=settings.reaper_interval_s)
+    engine = make_engine(settings.database_url, min(settings.reaper_interval_s, settings.lock_wait_s))
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
     @queue.huey.on_startup()
     def _in_each_worker_process() -> None:
         engine.dispose(close=False)  # the parent's pooled connections are not this process's to use
-        own = make_engine(settings.database_url)
+        own = make_engine(settings.database_url, settings.lock_wait_s)
         tasks.configure(tasks.WorkerContext(session_factory(own), settings.solve_grace_s, worker_id, settings))
 
     consumer = queue.huey.create_consumer(

@@ -3,12 +3,19 @@ failure: malformed JSON, too large a body, unknown routes, wrong methods, unexpe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import sqlite3
+import time
+from collections.abc import Iterator
 
+import psycopg
 import pytest
 
+from api.auth import create_token
 from hubmatch import __version__
+from models.store import transaction
 
 API_PATHS = {
     "/health": {"get"},
@@ -242,6 +249,45 @@ def test_unexpected_exception_is_500_without_a_trace(new_app, expect_error, capl
     expect_error(reply, 500, "internal_error", "An unexpected error occurred; it has been logged.", None)
     assert "secret internals" not in reply.get_data(as_text=True)
     assert any("unexpected error" in r.getMessage() for r in caplog.records)
+
+
+@contextlib.contextmanager
+def writes_locked(database_url: str) -> Iterator[None]:
+    """Another connection holding, until the block ends, the lock a new hub's row needs: on SQLite the file's write
+    lock, on PostgreSQL the hubs table's (reads go on), as a process stopped in the middle of a write would."""
+    if database_url.startswith("sqlite"):
+        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+    else:
+        conn = psycopg.connect(database_url)  # type: ignore[assignment]
+        conn.execute("LOCK TABLE hubs IN EXCLUSIVE MODE")
+    try:
+        yield
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def test_a_lock_held_too_long_is_503_with_retry_after_and_the_request_can_be_sent_again(
+    app, new_app, database_url, expect_error, monkeypatch
+):
+    """``app`` has migrated the database; ``other`` is a second server on it that waits on a lock for 0.5 s."""
+    monkeypatch.setenv("HUBMATCH_LOCK_WAIT_S", "0.5")
+    other = new_app()
+    with transaction(other.extensions["hubmatch.sessions"]) as session:
+        token = create_token(session, "busy", "admin", None)
+    client, auth = other.test_client(), {"Authorization": f"Bearer {token}"}
+    hub = {"id": f"busy-{database_url[:6]}", "name": "Busy hub"}
+    with writes_locked(database_url):
+        began = time.monotonic()
+        reply = client.post("/hubs", json=hub, headers=auth)
+        waited = time.monotonic() - began
+    expect_error(reply, 503, "busy", "The database is busy (another change held a lock on it for too long); try "
+                 "again in a moment.", None)
+    assert reply.headers["Retry-After"] == "5"
+    assert 0.5 <= waited < 10.0, waited  # the engine's lock wait, not the default 30 s
+    assert client.get(f"/hubs/{hub['id']}", headers=auth).status_code == 404  # nothing half-written
+    assert client.post("/hubs", json=hub, headers=auth).status_code == 201
 
 
 def test_validation_errors_are_422_with_field_details(admin, expect_error):
