@@ -15,7 +15,7 @@ It runs in each ``hubmatch worker`` beside the consumer (outside the web process
   messages are due (a retry's back-off is over, a web process died before asking) and no delivery waits on the
   broker, one is sent.
 
-The supervisor's statements wait on a lock no longer than one sweep interval (``make_engine``'s ``lock_wait_s``):
+The supervisor's statements wait on a lock a quarter of a sweep interval at most (``make_engine``'s ``lock_wait_s``):
 a solve process stopped in the middle of a transaction holds its lock until it is killed, and the sweep that kills
 it must not be stuck behind it. A statement refused for a lock is tried again by the next sweep.
 

@@ -41,8 +41,8 @@ def build(settings: Settings, concurrency: int) -> tuple[Consumer, Supervisor]:
     import matcher.solve  # noqa: F401  (warm: every forked worker process starts with the solver loaded)
 
     queue = SolveQueue(settings.broker_url, settings.queue_name)
-    # the supervisor's own engine: it never waits on a lock longer than the interval between its sweeps
-    engine = make_engine(settings.database_url, min(settings.reaper_interval_s, settings.lock_wait_s))
+    # the supervisor's own engine: a lock it waits for must not delay its next sweep (``service.supervisor``)
+    engine = make_engine(settings.database_url, min(settings.reaper_interval_s / 4, settings.lock_wait_s))
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
     @queue.huey.on_startup()
