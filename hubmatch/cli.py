@@ -1,7 +1,8 @@
 """The ``hubmatch`` command: solve a problem file, run the demo round, write fixtures.
 
 Exit codes: 0 solved (even with unmatched schools), 2 bad input (a message naming the record and field on stderr,
-nothing written), 1 anything unexpected.
+nothing written), 75 the database stayed locked by another process past ``HUBMATCH_LOCK_WAIT_S`` (try again), 1
+anything unexpected.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from models.collector import collector_paused
 # matcher.solvers.SOLVERS (a test keeps them equal): importing the solvers here would load OR-Tools and scipy
 # before the input is read, which ``solve`` overlaps with validation instead.
 SOLVERS = ("auto", "flow", "cpsat", "mip")
+EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, worth trying again
+BUSY = ("the database is busy (another process held a lock on it for too long); nothing was changed: try again in "
+        "a moment")
 CLI_ACTOR = "cli"  # the actor of the audit events of the command line (it runs with the database's own rights)
 # The commands defined in modules of their own (a test keeps this equal to what each module adds), imported only
 # when one of them runs or the full list is asked for: hubmatch.transfer alone loads pyproj (0.08 s, 0.3 s cold),
@@ -61,6 +65,32 @@ def main(argv: list[str] | None = None) -> int:
     except (ProblemError, InputError) as err:
         _report(err)
         return 2
+    except Exception as err:
+        if not _lock_refused(err):
+            raise
+        print(f"error: {BUSY}", file=sys.stderr)
+        return EX_TEMPFAIL
+
+
+def _lock_refused(err: Exception) -> bool:
+    """Whether a database command gave up on a lock another process held (``models.store.lock_refused``); only a
+    command that loaded SQLAlchemy can meet one, so a solve never imports it for this."""
+    if "sqlalchemy" not in sys.modules:
+        return False
+    from sqlalchemy.exc import OperationalError
+
+    from models.store import lock_refused
+
+    return isinstance(err, OperationalError) and lock_refused(err)
+
+
+def _sessions() -> Any:
+    """Sessions on the service's database, with its lock wait (``service.config.Settings``: the same variables)."""
+    from models.store import make_engine, session_factory
+    from service.config import Settings
+
+    settings = Settings.from_env()
+    return session_factory(make_engine(settings.database_url, settings.lock_wait_s))
 
 
 def _command_of(argv: list[str]) -> str | None:
@@ -268,14 +298,14 @@ def _worker(args: argparse.Namespace) -> int:
 def _token_create(args: argparse.Namespace) -> int:
     from api.auth import TokenError, issue_token, token_details
     from models.audit import Action, record_event
-    from models.store import make_engine, migrate, session_factory, transaction
+    from models.store import migrate, transaction
 
     if args.expires_in is not None and args.expires_in < 1:
         raise InputError("--expires-in: give a number of days, 1 or more")
     migrate()
     expires_at = _days_from_now(args.expires_in) if args.expires_in is not None else None
     try:
-        with transaction(session_factory(make_engine())) as session:
+        with transaction(_sessions()) as session:
             name = args.name or f"{args.role}@{args.hub or 'all'}"
             row, token = issue_token(session, name, args.role, args.hub, expires_at)
             record_event(session, None, CLI_ACTOR, Action.TOKEN_CREATED, f"tokens/{row.id}", token_details(row))
@@ -289,10 +319,10 @@ def _token_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from models import tables as t
-    from models.store import make_engine, migrate, session_factory, transaction
+    from models.store import migrate, transaction
 
     migrate()
-    with transaction(session_factory(make_engine())) as session:
+    with transaction(_sessions()) as session:
         rows = list(session.scalars(select(t.Token).order_by(t.Token.id)))
         lines = [(str(r.id), r.name, r.role, r.hub_id or "-", _when(r.created_at), _when(r.expires_at),
                   _when(r.revoked_at) if r.revoked else "no") for r in rows]
@@ -306,11 +336,11 @@ def _token_list(args: argparse.Namespace) -> int:
 def _token_revoke(args: argparse.Namespace) -> int:
     from api.auth import TokenError, revoke_token, token_details
     from models.audit import Action, record_event
-    from models.store import make_engine, migrate, session_factory, transaction
+    from models.store import migrate, transaction
 
     migrate()
     try:
-        with transaction(session_factory(make_engine())) as session:
+        with transaction(_sessions()) as session:
             row = _find_token(session, args.token)
             revoke_token(row)
             record_event(session, None, CLI_ACTOR, Action.TOKEN_REVOKED, f"tokens/{row.id}", token_details(row))
@@ -362,12 +392,12 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 def _hub_create(args: argparse.Namespace) -> int:
     from models.repository import create_hub
-    from models.store import make_engine, migrate, session_factory, transaction
+    from models.store import migrate, transaction
 
     migrate()
     problem = load_problem(_read_json(args.from_problem)) if args.from_problem else None
     try:
-        with transaction(session_factory(make_engine())) as session:
+        with transaction(_sessions()) as session:
             counts = create_hub(session, args.id, args.name, problem)
     except ValueError as err:
         raise InputError(str(err)) from None

@@ -106,10 +106,14 @@ def _closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_ms: int) -> None:
+    """Each connection's settings. WAL is a property of the file, kept once set (``migrate`` sets it): switching
+    needs the file to itself and fails at once, without waiting, while another connection writes, so a connection
+    opened then would fail for nothing if it asked again."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={busy_ms:d}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
 
 
@@ -132,10 +136,14 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def migrate(url: str | None = None, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision`` with Alembic."""
+    """Bring the database schema up to ``revision`` with Alembic (a SQLite file is switched to WAL first)."""
     from alembic import command
     from alembic.config import Config
 
+    if database_url(url).startswith("sqlite"):
+        engine = make_engine(url)
+        engine.connect().close()
+        engine.dispose()
     config = Config()
     config.set_main_option("script_location", str(resources.files("models").joinpath("migrations")))
     config.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))

@@ -6,8 +6,10 @@ import email
 import email.policy
 import gc
 import json
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -271,3 +273,30 @@ def test_a_previous_solution_reaches_the_solver_through_the_forked_child(tmp_pat
     )
     assert (again.returncode, again.stderr) == (0, "")
     assert "pairings: 4 kept, 0 changed, 0 new" in again.stdout
+
+
+def test_a_database_locked_by_another_process_exits_75_saying_so_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "hubmatch.sqlite"
+    monkeypatch.setenv("HUBMATCH_DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.setenv("HUBMATCH_LOCK_WAIT_S", "0.3")
+    assert main(["db", "upgrade"]) == 0
+    holder = sqlite3.connect(path, isolation_level=None)
+    # WAL from the start: switching a file to it while another connection writes fails at once, without waiting
+    assert holder.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    holder.execute("BEGIN IMMEDIATE")  # as a server stopped in the middle of a write would hold it
+    try:
+        capsys.readouterr()
+        began = time.monotonic()
+        assert main(["token", "create", "--role", "admin", "--name", "root"]) == 75
+        assert time.monotonic() - began < 10.0  # HUBMATCH_LOCK_WAIT_S, not the default 30 s
+    finally:
+        holder.rollback()
+        holder.close()
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", "error: the database is busy (another process held a lock on it for too long); nothing "
+                              "was changed: try again in a moment\n")
+    assert main(["token", "list"]) == 0
+    assert "root" not in capsys.readouterr().out
+    assert main(["token", "create", "--role", "admin", "--name", "root"]) == 0
