@@ -136,7 +136,9 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def migrate(url: str | None = None, revision: str = "head") -> None:
-    """Bring the database schema up to ``revision`` with Alembic (a SQLite file is switched to WAL first)."""
+    """Bring the database schema up to ``revision`` with Alembic. A SQLite file is switched to WAL first, by one
+    connection of ``make_engine``'s; the migrations themselves run on a plain engine, since with foreign keys on,
+    the table rebuilds of SQLite's batch migrations would cascade."""
     from alembic import command
     from alembic.config import Config
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import gc
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from helpers import CENTRE, Record, adviser, document, employer, north, school
+from locks import lock_held
 
 import matcher
 from hubmatch import cli
@@ -282,18 +284,14 @@ def test_a_database_locked_by_another_process_exits_75_saying_so_and_changes_not
     monkeypatch.setenv("HUBMATCH_DATABASE_URL", f"sqlite:///{path}")
     monkeypatch.setenv("HUBMATCH_LOCK_WAIT_S", "0.3")
     assert main(["db", "upgrade"]) == 0
-    holder = sqlite3.connect(path, isolation_level=None)
     # WAL from the start: switching a file to it while another connection writes fails at once, without waiting
-    assert holder.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    holder.execute("BEGIN IMMEDIATE")  # as a server stopped in the middle of a write would hold it
-    try:
+    with contextlib.closing(sqlite3.connect(path)) as reader:
+        assert reader.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    with lock_held(f"sqlite:///{path}"):  # as a server stopped in the middle of a write would hold it
         capsys.readouterr()
         began = time.monotonic()
         assert main(["token", "create", "--role", "admin", "--name", "root"]) == 75
         assert time.monotonic() - began < 10.0  # HUBMATCH_LOCK_WAIT_S, not the default 30 s
-    finally:
-        holder.rollback()
-        holder.close()
     out, err = capsys.readouterr()
     assert (out, err) == ("", "error: the database is busy (another process held a lock on it for too long); nothing "
                               "was changed: try again in a moment\n")

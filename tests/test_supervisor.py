@@ -7,13 +7,12 @@ The real processes, kills and broker restarts are in tests/reliability/test_queu
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
-import psycopg
 import pytest
+from locks import lock_held
 from pg import scratch_database, skip_without_postgres
 from sqlalchemy.exc import OperationalError
 
@@ -65,19 +64,8 @@ def locked(request, tmp_path) -> Iterator[tuple[object, Callable[[str], contextl
         with transaction(session_factory(engine)) as session:
             session.add(t.Hub(id="hub", name="Hub"))
 
-        @contextlib.contextmanager
-        def hold(job_id: str) -> Iterator[None]:
-            if request.param == "sqlite":
-                conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
-                conn.execute("BEGIN IMMEDIATE")
-            else:
-                conn = psycopg.connect(url)  # type: ignore[assignment]
-                conn.execute("SELECT id FROM jobs WHERE id = %s FOR UPDATE", (job_id,))  # type: ignore[call-overload]
-            try:
-                yield
-            finally:
-                conn.rollback()
-                conn.close()
+        def hold(job_id: str) -> contextlib.AbstractContextManager[None]:
+            return lock_held(url, "SELECT id FROM jobs WHERE id = %s FOR UPDATE", job_id)
 
         yield session_factory(engine), hold
 

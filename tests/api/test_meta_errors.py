@@ -6,12 +6,10 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import sqlite3
 import time
-from collections.abc import Iterator
 
-import psycopg
 import pytest
+from locks import lock_held
 
 from api.auth import create_token
 from hubmatch import __version__
@@ -251,21 +249,10 @@ def test_unexpected_exception_is_500_without_a_trace(new_app, expect_error, capl
     assert any("unexpected error" in r.getMessage() for r in caplog.records)
 
 
-@contextlib.contextmanager
-def writes_locked(database_url: str) -> Iterator[None]:
-    """Another connection holding, until the block ends, the lock a new hub's row needs: on SQLite the file's write
-    lock, on PostgreSQL the hubs table's (reads go on), as a process stopped in the middle of a write would."""
-    if database_url.startswith("sqlite"):
-        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")
-    else:
-        conn = psycopg.connect(database_url)  # type: ignore[assignment]
-        conn.execute("LOCK TABLE hubs IN EXCLUSIVE MODE")
-    try:
-        yield
-    finally:
-        conn.rollback()
-        conn.close()
+def writes_locked(database_url: str) -> contextlib.AbstractContextManager[None]:
+    """The lock a new hub's row needs: on SQLite the file's write lock, on PostgreSQL the hubs table's (reads go
+    on), as a process stopped in the middle of a write would hold it."""
+    return lock_held(database_url, "LOCK TABLE hubs IN EXCLUSIVE MODE")
 
 
 def test_a_lock_held_too_long_is_503_with_retry_after_and_the_request_can_be_sent_again(
