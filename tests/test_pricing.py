@@ -65,6 +65,19 @@ def test_priced_maximum_and_cheapest_flows_equal_the_whole_network(seed: int) ->
     assert np.array_equal(inflow, -supplies) and np.all((cheapest >= 0) & (cheapest <= caps))
 
 
+@pytest.mark.parametrize("seed", range(30))
+def test_a_maximum_flow_is_priced_exactly_whatever_the_order_of_its_pair_arcs(seed: int) -> None:
+    """The cut's certificate reads the pair arcs out of the source side by tail: shuffled out of tail order, the
+    priced maximum flow still equals the whole network's."""
+    tails, heads, caps, _, n_pairs = random_network(seed)
+    shuffle = np.random.default_rng(seed).permutation(n_pairs)
+    tails[:n_pairs], heads[:n_pairs] = tails[shuffle], heads[shuffle]
+    assert np.any(np.diff(tails[:n_pairs]) < 0)
+    priced = PricedArcs(tails, heads, caps, 24, n_pairs, np.zeros(n_pairs, dtype=bool))
+    assert priced.max_flow(0, 23)[0] == full_max_flow(tails, heads, caps)
+    assert priced.rounds > 1
+
+
 def test_pricing_starts_small_and_adds_only_what_its_certificates_ask_for() -> None:
     """On the random networks together, pricing needs more than one solve somewhere and never takes in every arc:
     the tests above would pass trivially if it did."""

@@ -18,7 +18,7 @@ from functools import cached_property
 import numpy as np
 from ortools.graph.python import max_flow, min_cost_flow
 
-from matcher.residual import Residual
+from matcher.residual import Residual, ranges
 
 PRICING = ("off", "max_flow", "all")
 
@@ -39,12 +39,28 @@ class PricedArcs:
         return np.concatenate([np.flatnonzero(self.chosen), np.arange(self.n_pairs, len(self.tails))])
 
     def _add(self, violators: np.ndarray) -> bool:
-        """Take in the left-out pair arcs that fail the certificate; False when there are none."""
+        """Take in the left-out pair arcs (positions) that fail the certificate; False when there are none."""
         self.rounds += 1
-        if not violators.any():
+        if not violators.size:
             return False
-        self.chosen |= violators
+        self.chosen[violators] = True
         return True
+
+    @cached_property
+    def _pairs_by_tail(self) -> tuple[np.ndarray | None, np.ndarray]:
+        """Each node's run of pair arcs (from ``starts[v]`` to ``starts[v + 1]``), and the order that sorts the pair
+        arcs by tail, None when they already are (the flow solver's are sorted by school)."""
+        tails = self.tails[: self.n_pairs]
+        order = None if np.all(tails[1:] >= tails[:-1]) else np.argsort(tails, kind="stable")
+        starts = np.searchsorted(tails if order is None else tails[order], np.arange(self.n_nodes + 1))
+        return order, starts
+
+    def _leaving(self, nodes: np.ndarray) -> np.ndarray:
+        """The pair arcs out of these nodes: near a maximum flow the source side of its cut is small, so the
+        certificate reads a few schools' candidates rather than every pair arc of the network."""
+        order, starts = self._pairs_by_tail
+        at = ranges(starts[nodes], starts[nodes + 1])
+        return at if order is None else order[at]
 
     def max_flow(self, source: int, sink: int, caps: np.ndarray | None = None) -> tuple[int, np.ndarray]:
         """The maximum flow value from ``source`` to ``sink`` and a flow of that value on every arc."""
@@ -55,10 +71,11 @@ class PricedArcs:
             flow.add_arcs_with_capacity(self.tails[arcs], self.heads[arcs], caps[arcs])
             if flow.solve(source, sink) != flow.OPTIMAL:
                 raise RuntimeError("maximum flow did not solve")
+            source_side = np.asarray(flow.get_source_side_min_cut(), dtype=np.int64)
             side = np.zeros(self.n_nodes, dtype=bool)
-            side[flow.get_source_side_min_cut()] = True
-            pairs = slice(0, self.n_pairs)
-            crossing = side[self.tails[pairs]] & ~side[self.heads[pairs]] & (caps[pairs] > 0) & ~self.chosen
+            side[source_side] = True
+            out = self._leaving(source_side)
+            crossing = out[~side[self.heads[out]] & (caps[out] > 0) & ~self.chosen[out]]
             if not self._add(crossing):
                 flows = np.zeros(len(self.tails), dtype=np.int64)
                 flows[arcs] = flow.flows(np.arange(len(arcs), dtype=np.int32))
@@ -81,7 +98,7 @@ class PricedArcs:
             )
             pairs = slice(0, self.n_pairs)
             reduced = costs[pairs] + dist[self.tails[pairs]] - dist[self.heads[pairs]]
-            if not self._add((reduced < 0) & ~self.chosen):
+            if not self._add(np.flatnonzero((reduced < 0) & ~self.chosen)):
                 return flows
 
 
