@@ -29,6 +29,7 @@ from helpers import (
 from matcher import solve
 from matcher.solve import role_input
 from matcher.solvers import SolverUnsuitable, solve_role
+from matcher.solvers.base import RoleInput
 from matcher.solvers.rows import levels
 from models import load_problem
 
@@ -286,20 +287,62 @@ def test_staged_levels_rank_every_feasible_choice_as_the_objective_does(seed: in
     assert compared > 0
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_the_counting_shortcut_never_skips_a_round_that_can_fill_every_slot(seed: int) -> None:
-    """``_may_fill_all`` may only say no when the maximum flow agrees that some open slot must stay open."""
-    from matcher.solvers.flow import _may_fill_all, lexicographic_network, sourced_core
+def whole_max_flow(inp: RoleInput) -> tuple[int, int]:
+    """The maximum flow of the role's whole network, and the open slots it would have to fill."""
+    from matcher.solvers.flow import lexicographic_network, sourced_core
     from matcher.solvers.pricing import NetworkSolver
+
+    net = lexicographic_network(inp)
+    tails, heads, caps = sourced_core(net)
+    whole = NetworkSolver(tails, heads, caps, net.n_nodes, len(net.free), "off", np.zeros(0, dtype=bool))
+    return whole.max_flow(net.source, net.sink, caps), int(inp.values.open_slots.sum())
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_shortcuts_never_skip_a_round_that_can_fill_every_slot(seed: int) -> None:
+    """``_may_fill_all`` (counting) and ``_sparse_fall_short`` (the schools with the fewest candidates alone) may
+    only say no when the whole network's maximum flow agrees that some open slot must stay open."""
+    from matcher.solvers.flow import _may_fill_all, _sparse_fall_short, lexicographic_network
 
     problem = load_problem(random_document(seed))
     for role in ROLES:
         inp = role_input(problem, role)
-        net, total = lexicographic_network(inp), int(inp.values.open_slots.sum())
-        tails, heads, caps = sourced_core(net)
-        whole = NetworkSolver(tails, heads, caps, net.n_nodes, len(net.free), "off", np.zeros(0, dtype=bool))
-        filled = whole.max_flow(net.source, net.sink, caps)
+        filled, total = whole_max_flow(inp)
         assert _may_fill_all(inp, total) or filled < total, (seed, role)
+        assert not _sparse_fall_short(lexicographic_network(inp), inp.values.open_slots) or filled < total, (seed, role)
+
+
+def test_a_remote_shortfall_is_found_from_the_schools_with_the_fewest_candidates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Forty schools with forty-one advisers around them, and 60 km away three schools that only two advisers
+    reach: there are as many advisers as schools, but one slot must stay open. The three remote schools alone
+    show it (they are within the few per cent of pair arcs tried), so the solve skips the whole network's
+    feasibility check and reaches the same optimum as a solve that makes it."""
+    from matcher.solvers import flow
+    from matcher.solvers.flow import _may_fill_all, _sparse_fall_short, lexicographic_network
+
+    schools = [school(f"S{i}", *north(i * 0.1)) for i in range(40)]
+    schools += [school(f"R{i}", *north(60 + i * 0.1)) for i in range(3)]
+    advisers = [adviser(f"A{i}", *north(i * 0.1), company=f"C{i}") for i in range(41)]
+    advisers += [adviser(f"B{i}", *north(60.1), company=f"D{i}") for i in range(2)]
+    raw = document(schools, advisers, advisers_per_school=1, cornerstones_per_school=0, default_max_travel_km=25)
+    problem = load_problem(raw)
+    inp = role_input(problem, "adviser")
+    filled, total = whole_max_flow(inp)
+    assert (filled, total) == (42, 43)
+    net = lexicographic_network(inp)
+    assert len(net.free) == 40 * 41 + 3 * 2 > flow.SPARSE_FLOOR and _may_fill_all(inp, total)
+    assert _sparse_fall_short(net, inp.values.open_slots)
+    steps: list[str] = []
+    shortcut = flow.solve_flow(inp, step=steps.append)
+    assert steps == ["the cheapest matching that covers the most need"]
+    monkeypatch.setattr(flow, "_sparse_fall_short", lambda net, open_slots: False)
+    steps.clear()
+    checked = flow.solve_flow(role_input(problem, "adviser"), step=steps.append)
+    assert steps[0] == "the cheapest matching that fills every open slot"
+    assert np.array_equal(shortcut.chosen, checked.chosen) and shortcut.coverage == checked.coverage
+    assert int(shortcut.chosen.sum()) == 42 and shortcut.status == "optimal"
 
 
 def test_a_need_trial_too_small_to_be_right_is_caught_and_solved_again(monkeypatch: pytest.MonkeyPatch) -> None:
