@@ -125,13 +125,14 @@ def level_units(graph: CandidateGraph, costs: Costs, values: SlotValues, engage:
     engagement unit the flow is exact on the levels above, and when it engages as many partners as a maximum flow
     says any matching can, it is the lexicographic optimum too (``matcher.solvers.flow``).
     """
-    free = np.flatnonzero(~graph.locked)
-    units = costs.units[free]
     if not engage:
         return LevelUnits(engaged=0, slot=cost_unit(costs, values))
+    units, school = costs.units, graph.school
+    if graph.locked.any():  # a national round has no locks: no copy of its ten million candidates
+        free = np.flatnonzero(~graph.locked)
+        units, school = units[free], school[free]
     if not len(units):
         return LevelUnits(engaged=1, slot=2, trial=1)
-    school = graph.school[free]
     starts = np.flatnonzero(np.r_[True, school[1:] != school[:-1]])  # candidates are sorted by school
     spread = int((np.maximum.reduceat(units, starts) - np.minimum.reduceat(units, starts)).sum())
     span = max(int(units.max()), 0) - min(int(units.min()), 0)

@@ -61,16 +61,19 @@ class RoleInput:
         """Candidate positions ordered by school, then cost, then position, computed once: the next-best partners
         of the explanations and the cheapest candidates the priced flow starts from both read it.
 
-        One stable sort of a combined integer key (three times faster than ``np.lexsort`` on the two columns).
+        One sort of a combined integer key that ends in the position, so that every key is distinct and numpy's
+        default sort, twice as fast as its stable one on ten million candidates, gives the stable order (ten times
+        faster than ``np.lexsort`` on the two columns).
         """
         school, units = self.graph.school, self.costs.units
-        if not len(units):
+        n = len(units)
+        if not n:
             return np.zeros(0, dtype=np.int64)
         low = int(units.min())
         span = int(units.max()) - low + 1
-        if span * (int(school.max()) + 1) >= 2**62:
+        if span * (int(school.max()) + 1) * n >= 2**62:
             return np.lexsort((units, school))
-        return np.argsort(school.astype(np.int64) * span + (units - low), kind="stable")
+        return np.argsort((school.astype(np.int64) * span + (units - low)) * n + np.arange(n))
 
     @cached_property
     def engageable(self) -> np.ndarray:
