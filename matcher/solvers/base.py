@@ -86,7 +86,7 @@ class RoleInput:
 
     def unit_loads(self) -> bool:
         """True when every free pair uses one unit of capacity: then the role is a flow problem."""
-        return bool(np.all(self.graph.load[~self.graph.locked] == 1.0))
+        return bool(np.all(self.of_free(self.graph.load) == 1.0))
 
 
 @dataclass(frozen=True)

@@ -228,7 +228,8 @@ def _may_fill_all(inp: RoleInput, total: int) -> bool:
     school, or less capacity (or, capped, fewer company places) than open slots in all. A national round with
     ``max_schools_per_company`` is such a case, and this saves its maximum flow."""
     g, v = inp.graph, inp.values
-    if np.any(np.bincount(inp.of_free(g.school), minlength=g.n_schools) < v.open_slots):
+    candidates = np.diff(np.searchsorted(inp.of_free(g.school), np.arange(g.n_schools + 1)))  # sorted by school
+    if np.any(candidates < v.open_slots):
         return False
     partner_room = np.floor(inp.capacity_left() + 1e-9)
     company_left = inp.company_left()
