@@ -80,7 +80,8 @@ class RoleInput:
         """Partners whose first school would engage them: free candidates, room, and no locked pair yet; computed
         once."""
         g = self.graph
-        has_free = np.bincount(self.of_free(g.partner), minlength=g.partners.size) > 0
+        has_free = np.zeros(g.partners.size, dtype=bool)
+        has_free[self.of_free(g.partner)] = True  # no int64 copy of ten million partner indices, as bincount makes
         has_locked = np.bincount(g.partner[g.locked], minlength=g.partners.size) > 0
         return has_free & ~has_locked & (self.capacity_left() > 0)
 
