@@ -75,5 +75,5 @@ def _measure(inp: RoleInput, repeats: int) -> dict[str, Any]:
         "engaged_before": len(engaged["previous"]), "engaged_now": len(engaged["engaged"]),
         "idle_now": int(willing.sum()) - len(engaged["engaged"] & set(willing.nonzero()[0].tolist())),
         "cost_before": found["previous"].cost_units, "cost_now": found["engaged"].cost_units,
-        "certified": units.trial >= units.engaged or _engages_the_most(inp, net, flows, PRICING, chosen, no_step),
+        "certified": units.trial >= units.engaged or _engages_the_most(inp, net, flows, no_step),
     }

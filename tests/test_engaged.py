@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from helpers import (
     adviser,
@@ -23,10 +24,14 @@ from helpers import (
     violations,
 )
 
+import fixtures
 import matcher.objective
 from matcher import solve
+from matcher.progress import no_step
 from matcher.solve import role_input
-from matcher.solvers import SolverUnsuitable, solve_role
+from matcher.solvers import SolverUnsuitable, flow, solve_role
+from matcher.solvers.need import augmentable
+from matcher.solvers.pricing import NetworkSolver
 from models import load_problem
 
 ROLES = ("adviser", "cornerstone")
@@ -77,6 +82,68 @@ def test_flow_engages_as_many_as_brute_force(trial_spans: int, monkeypatch: pyte
             if found is not None and (found[0] != "optimal" or found[1] != found[2]):
                 wrong.append((seed, role, *found))
     assert wrong == []
+
+
+def most_engaged(net: flow.Network) -> int:
+    """The most partners any matching engages, independently: OR-Tools' maximum flow on the whole network with
+    every partner's further units closed."""
+    tails, heads, caps = flow.sourced_core(net)
+    caps = caps.copy()
+    caps[net.rest] = 0
+    whole = NetworkSolver(tails, heads, caps, net.n_nodes, len(net.free), "off", np.zeros(0, dtype=bool))
+    return whole.max_flow(net.source, net.sink, caps)
+
+
+def greedy_first_units(net: flow.Network, rng: np.random.Generator) -> np.ndarray:
+    """Pair flows taken greedily in a random order through the partners' first units, each where its school,
+    partner and company still have room: a maximal flow, often not a maximum one, so that every augmenting path
+    left must undo a pair (a residual arc backward)."""
+    tails, heads, caps = flow.sourced_core(net)
+    n_pairs, n_s = len(net.free), net.sourced - net.core
+    room = caps.copy()
+    room[net.rest] = 0
+    company_arc = {int(tails[a]): a for a in range(net.rest.stop, net.core)}
+    taken = np.zeros(n_pairs, dtype=np.int64)
+    for a in rng.permutation(n_pairs):
+        first = n_pairs + int(heads[a]) - n_s
+        path = [net.core + int(tails[a]), a, first]  # the school's source arc, the pair, the partner's first unit
+        if heads[first] != net.sink:
+            path.append(company_arc[int(heads[first])])
+        if all(room[i] > 0 for i in path):
+            room[path] -= 1
+            taken[a] = 1
+    return taken
+
+
+def test_the_augmenting_path_check_agrees_with_a_maximum_flow() -> None:
+    """The trial flow is kept when no augmenting path through the partners' first units exists: on random rounds
+    (company caps, locked pairs, capacities up to three) and national samples (hundreds of schools, with and
+    without a company cap), with the trial's own pairs and with a greedy maximal choice, the check finds a path
+    exactly when a maximum flow engages more partners than the pairs do."""
+    rounds = [(engagement_document(seed), role) for seed in range(60) for role in ROLES]
+    for seed, cap in enumerate((None, 3, None, 2)):
+        raw = fixtures.national_problem(n_schools=240, n_advisers=200, n_employers=0, seed=seed,
+                                        max_schools_per_company=cap, radius_km=25.0)
+        for a in raw["advisers"][::3]:
+            a["capacity"] = 2
+        rounds.append((raw, "adviser"))
+    verdicts = []
+    for number, (raw, role) in enumerate(rounds):
+        inp = role_input(load_problem(raw), role)
+        try:
+            flow.check_flow(inp)
+        except SolverUnsuitable:
+            continue
+        trial = inp.units.with_engaged(inp.units.trial)
+        flows, net = flow._solve(inp, trial, "max_flow", np.zeros(len(inp.free), dtype=bool), no_step)
+        most = most_engaged(net)
+        for kept in (flows, greedy_first_units(net, np.random.default_rng(number))):
+            engaged = flow._engaged(inp, net, kept)
+            first_units = flow._first_units_flow(net, kept)
+            short = augmentable(*first_units, len(net.free), net.n_nodes, net.sourced - net.core, net.sink)
+            assert short == (engaged < most), (number, role, engaged, most)
+            verdicts.append(short)
+    assert verdicts.count(True) >= 5 and verdicts.count(False) > 20, verdicts
 
 
 @pytest.mark.parametrize("solver", ["mip", "cpsat"])

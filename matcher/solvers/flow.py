@@ -25,7 +25,7 @@ from matcher.objective import LevelUnits
 from matcher.progress import Step, no_step
 from matcher.residual import ranges
 from matcher.solvers.base import RoleInput, RoleResult, SolverUnsuitable, result
-from matcher.solvers.need import meets_the_most_need
+from matcher.solvers.need import augmentable, meets_the_most_need
 from matcher.solvers.pricing import FlowFailed, NetworkSolver, cheapest_pairs
 
 PRICING = "max_flow"  # what bench/run.py --only scale measured fastest on national rounds (see NetworkSolver)
@@ -48,7 +48,7 @@ def solve_flow(
 
     Volunteers engaged: the flow is solved first with a small trial engagement unit (exact on every level above
     engagement, and cheaper for cost scaling than the proven unit); when it engages as many partners as any
-    matching can (``_most_engaged``) it is the lexicographic optimum, else the proven unit solves it again.
+    matching can (``_engages_the_most``) it is the lexicographic optimum, else the proven unit solves it again.
 
     ``pricing`` says which solves run on a growing subset of the pair arcs (``matcher.solvers.pricing``): the
     answer is the same, only the time differs. ``step`` is told each flow as it starts.
@@ -59,7 +59,7 @@ def solve_flow(
     started = time.perf_counter()
     chosen_arcs = np.zeros(len(inp.free), dtype=bool)  # where pricing starts: shared by every solve below
     flows, net = _solve(inp, trial, pricing, chosen_arcs, step)
-    if trial != units and not _engages_the_most(inp, net, flows, pricing, chosen_arcs, step):
+    if trial != units and not _engages_the_most(inp, net, flows, step):
         _check_range(inp, units, n_nodes)
         step("solving again, weighing volunteers engaged in full")
         flows, net = _solve(inp, units, pricing, chosen_arcs, step)
@@ -119,16 +119,16 @@ def cheapest_arcs(inp: RoleInput, net: Network) -> np.ndarray:
                           g.partners.size, CHEAPEST)
 
 
-def _engages_the_most(
-    inp: RoleInput, net: Network, flows: np.ndarray, pricing: str, chosen: np.ndarray, step: Step
-) -> bool:
+def _engages_the_most(inp: RoleInput, net: Network, flows: np.ndarray, step: Step) -> bool:
     """Whether the flows engage as many partners as any matching could: every engageable partner or every open
-    slot (counting alone), else as many as a maximum flow through the first units (``_most_engaged``)."""
+    slot (counting alone), else when no augmenting path shows that a flow through the partners' first units
+    alone could engage more (``_first_units_flow``)."""
     engaged = _engaged(inp, net, flows)
     if engaged >= min(int(inp.engageable.sum()), int(inp.values.open_slots.sum())):
         return True
     step("checking that no matching engages more volunteers")
-    return engaged >= _most_engaged(inp, net, pricing, flows > 0)
+    return not augmentable(*_first_units_flow(net, flows), len(net.free), net.n_nodes, net.sourced - net.core,
+                           net.sink)
 
 
 def _engaged(inp: RoleInput, net: Network, flows: np.ndarray) -> int:
@@ -137,17 +137,29 @@ def _engaged(inp: RoleInput, net: Network, flows: np.ndarray) -> int:
     return int((used & inp.engageable).sum())
 
 
-def _most_engaged(inp: RoleInput, net: Network, pricing: str, chosen: np.ndarray) -> int:
-    """An upper bound on the partners any matching can engage: a maximum flow through the first units alone.
-
-    A flow that is exact on the levels above and cheapest for its weights, and that engages this many partners,
-    engages the most possible, and no cheaper choice engages as many: it is the lexicographic optimum. Priced, it
-    starts from the pairs the flow chose, which already carry nearly all of it."""
+def _first_units_flow(net: Network, flows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The network through the partners' first units alone, as (tails, heads, capacities), and a flow in it from
+    the pair flows: one pair of each partner with a first unit, the partner, company and source arcs carrying what
+    those pairs carry. Its value is the partners the flows engage, and its maximum flow the most partners any
+    matching can engage: a flow exact on the levels above and cheapest for its weights that engages that many is
+    the lexicographic optimum, and no cheaper choice engages as many."""
     tails, heads, caps = sourced_core(net)
     caps = caps.copy()
     caps[net.rest] = 0
-    solver = NetworkSolver(tails, heads, caps, net.n_nodes, len(net.free), pricing, chosen.copy())
-    return solver.max_flow(net.source, net.sink, caps)
+    n_pairs, n_s = len(net.free), net.sourced - net.core
+    first = slice(n_pairs, net.rest.start)
+    used = np.flatnonzero(flows > 0)
+    _, first_use = np.unique(heads[used], return_index=True)
+    kept = used[first_use]
+    partner = heads[kept] - n_s
+    kept, partner = kept[caps[first][partner] > 0], partner[caps[first][partner] > 0]
+    flow = np.zeros(len(tails), dtype=np.int64)
+    flow[kept] = 1
+    flow[n_pairs + partner] = 1
+    companies = slice(net.rest.stop, net.core)
+    flow[companies] = np.bincount(heads[first][partner], minlength=net.n_nodes)[tails[companies]]
+    flow[net.core : net.sourced] = np.bincount(tails[kept], minlength=n_s)
+    return tails, heads, caps, flow
 
 
 def sourced_core(net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,4 +1,5 @@
-"""Whether a maximum flow covers the most need it can: the exchange test of a matroid basis.
+"""Walks over a flow's residual network: whether a maximum flow covers the most need it can (the exchange test
+of a matroid basis), and whether a flow can carry more (an augmenting path).
 
 Where every school has one open slot, the sets of schools that one flow can cover together are the independent
 sets of a matroid, and the schools a maximum flow covers are a basis. A basis has the most need exactly when no
@@ -49,6 +50,29 @@ def meets_the_most_need(
         np.maximum.at(label, nodes, labels)
         frontier = np.unique(nodes)
     return not np.any(covered & (label[:n_s] > need))
+
+
+def augmentable(
+    tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, flows: np.ndarray, n_pairs: int, n_nodes: int,
+    n_s: int, sink: int,
+) -> bool:
+    """Whether a flow of the sourced network (as for ``meets_the_most_need``) is short of a maximum one: whether
+    the sink is reached, in its residual network, from a school whose source arc has room. Berge's theorem for
+    flows: a flow is maximum exactly when no augmenting path exists, and one walk finds one where a maximum flow,
+    priced or not, would be solved again and again."""
+    source_arcs = np.arange(len(tails) - n_s, len(tails))
+    frontier = heads[source_arcs[flows[source_arcs] < caps[source_arcs]]]
+    seen = np.zeros(n_nodes, dtype=bool)
+    seen[frontier] = True
+    pair_runs = np.searchsorted(tails[:n_pairs], np.arange(n_s + 1))
+    starts, ends, to = _other_arcs(tails, heads, caps, flows, n_pairs, n_nodes, n_s)
+    while frontier.size and not seen[sink]:
+        schools = frontier[frontier < n_s]
+        at = ranges(pair_runs[schools], pair_runs[schools + 1])
+        nodes = np.concatenate([heads[at[flows[at] < caps[at]]], to[ranges(starts[frontier], ends[frontier])]])
+        frontier = np.unique(nodes[~seen[nodes]])
+        seen[frontier] = True
+    return bool(seen[sink])
 
 
 def _other_arcs(
