@@ -135,7 +135,7 @@ def test_the_augmenting_path_check_agrees_with_a_maximum_flow() -> None:
         except SolverUnsuitable:
             continue
         trial = inp.units.with_engaged(inp.units.trial)
-        flows, net = flow._solve(inp, trial, "max_flow", np.zeros(len(inp.free), dtype=bool), no_step)
+        flows, net = flow._solve(inp, trial, "off", np.zeros(len(inp.free), dtype=bool), no_step)
         most = most_engaged(net)
         for kept in (flows, greedy_first_units(net, np.random.default_rng(number))):
             engaged = flow._engaged(inp, net, kept)

@@ -17,7 +17,7 @@ from matcher.solvers.pricing import PricedArcs
 from models import load_problem
 from models.domain import ROLES
 
-MODES = ("max_flow", "all")
+MODES = ("all",)
 
 
 def random_network(seed: int) -> tuple[np.ndarray, ...]:

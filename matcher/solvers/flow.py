@@ -28,7 +28,7 @@ from matcher.solvers.base import RoleInput, RoleResult, SolverUnsuitable, result
 from matcher.solvers.need import augmentable, meets_the_most_need
 from matcher.solvers.pricing import FlowFailed, NetworkSolver, cheapest_pairs
 
-PRICING = "max_flow"  # what bench/run.py --only scale measured fastest on national rounds (see NetworkSolver)
+PRICING = "off"  # every arc in every solve: what bench/run.py --only scale measured fastest on national rounds
 CHEAPEST = 16  # candidates of each school and of each partner a solve priced throughout starts from
 SPARSE_SHARE = 0.02  # of the pair arcs: those of the schools with the fewest candidates, tried alone for a shortfall
 SPARSE_FLOOR = 1000  # pair arcs tried so at least, so that a hub's round is tried whole
@@ -201,8 +201,9 @@ def _max_flow(
 
     A round that can fill every open slot leaves need out of the costs: need costs are millions of times larger
     than the pair costs and slow cost scaling down 2.5-fold, and whatever the choice every school's need is then
-    met. Whether it can is counted first, then settled by OR-Tools' own feasibility check (a maximum flow before
-    it scales costs; priced throughout, by the priced maximum flow). A round that cannot takes the need costs:
+    met. Whether it can is counted first, then tried on the schools with the fewest candidates alone
+    (``_sparse_fall_short``), then settled by OR-Tools' own feasibility check (a maximum flow before it scales
+    costs; priced throughout, by the priced maximum flow). A round that cannot takes the need costs:
     where each school has one slot, first with the small ``need_trial`` unit, kept when ``matcher.solvers.need``
     proves it covers the most need; else with the proven unit, since between maximum flows a residual cycle
     changes need, engagement and cost by the bounds of ``level_units``.

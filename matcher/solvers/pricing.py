@@ -20,7 +20,7 @@ from ortools.graph.python import max_flow, min_cost_flow
 
 from matcher.residual import Residual, ranges
 
-PRICING = ("off", "max_flow", "all")
+PRICING = ("off", "all")
 
 
 @dataclass
@@ -141,10 +141,9 @@ def _first_k(order: np.ndarray, key: np.ndarray, n: int, k: int) -> np.ndarray:
 
 class NetworkSolver:
     """The flow solves of ``matcher.solvers.flow`` over one network whose first ``n_pairs`` arcs are pair arcs:
-    on every arc (``pricing="off"``), with the plain maximum flows (``max_flow``) priced (``"max_flow"``; the
-    min-cost flows keep every arc and OR-Tools' own maximum flows inside them), or every solve priced (``"all"``).
-    ``chosen`` is where pricing starts, shared by the networks of one solve so that what one learnt the next starts
-    from. Flows come back for every arc of the network, pair arcs first."""
+    on every arc (``pricing="off"``) or every solve priced (``"all"``). ``chosen`` is where pricing starts, shared
+    by the networks of one solve so that what one learnt the next starts from. Flows come back for every arc of the
+    network, pair arcs first."""
 
     def __init__(self, tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, n_nodes: int, n_pairs: int,
                  pricing: str, chosen: np.ndarray) -> None:
