@@ -2,7 +2,8 @@
 without it (the previous objective, ``RoleInput.engage=False``), alternately in one process, medians over repeats.
 
 Beside the times: how many partners each objective engages, the cost it pays for them, and which way the flow
-went (the trial engagement unit certified by the maximum-flow bound, or the fallback to the proven unit).
+went (the trial engagement unit certified, no augmenting path engaging more partners, or the fallback to the
+proven unit).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def run(cfg: Config) -> tuple[Table, list[dict[str, Any]]]:
                   row["certified"])
     table.notes.append("both objectives proven optimal by the flow; engaged = distinct advisers with a school; idle = "
                        "available advisers with capacity and no school. Trial certified: the cheap engagement unit "
-                       "engaged as many as the maximum-flow bound, so no second solve was needed.")
+                       "engaged as many as any matching can (no augmenting path through the partners' first units), "
+                       "so no second solve was needed.")
     return table, raw
 
 
