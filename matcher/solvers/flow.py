@@ -35,6 +35,8 @@ SPARSE_FLOOR = 1000  # pair arcs tried so at least, so that a hub's round is tri
 
 _INT64_HEADROOM = 2**62
 
+ArcValues = np.ndarray | int  # a column of a part of the network: one value per arc, or one value for all of them
+
 
 def solve_flow(
     inp: RoleInput, time_limit_s: float | None = None, pricing: str = PRICING, step: Step = no_step
@@ -347,9 +349,6 @@ def lexicographic_network(inp: RoleInput, units: LevelUnits | None = None) -> Ne
     heads[: len(free)] += n_s  # partner nodes follow the schools
     rest = slice(len(free) + n_p, len(free) + 2 * n_p)
     return Network(tails, heads, caps, costs, sink + 1, core, core + n_s, free, rest)
-
-
-ArcValues = np.ndarray | int  # a part's column: one value per arc, or one value for all of them
 
 
 def _columns(parts: list[tuple[int, ArcValues, ArcValues, ArcValues, ArcValues]]) -> tuple[np.ndarray, ...]:

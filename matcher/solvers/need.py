@@ -22,33 +22,15 @@ def meets_the_most_need(
     """The exchange test on a flow of the sourced network (``matcher.solvers.flow.sourced_core``: its pair arcs
     first, sorted by school, and its source arcs last, one per school, for schools ``0..n_s-1``).
 
-    Every node gets the largest need of an uncovered school that reaches it, by label-correcting passes from the
-    uncovered schools (a label only rises, through at most the eleven need levels); the pair arcs are read from
-    each school's run, so only what the uncovered schools reach is ever looked at.
+    Every node gets the largest need of an uncovered school that reaches it (``_spread``: through at most the
+    eleven need levels).
     """
     n_s = len(open_slots)
     covered = flows[len(tails) - n_s :] > 0
     uncovered = np.flatnonzero((open_slots > 0) & ~covered)
     if not uncovered.size or not covered.any() or need[uncovered].max() <= need[covered].min():
         return True
-    label = np.full(n_nodes, -1, dtype=np.int64)
-    label[uncovered] = need[uncovered]
-    pair_runs = np.searchsorted(tails[:n_pairs], np.arange(n_s + 1))
-    others = _other_arcs(tails, heads, caps, flows, n_pairs, n_nodes, n_s)
-    frontier = uncovered
-    while frontier.size:
-        schools = frontier[frontier < n_s]
-        at = ranges(pair_runs[schools], pair_runs[schools + 1])
-        from_label = np.repeat(label[schools], pair_runs[schools + 1] - pair_runs[schools])
-        open_arc = flows[at] == 0  # a pair arc with room leads from its school to its partner
-        starts, ends, to = others
-        more = ranges(starts[frontier], ends[frontier])
-        nodes = np.concatenate([heads[at[open_arc]], to[more]])
-        labels = np.concatenate([from_label[open_arc], np.repeat(label[frontier], ends[frontier] - starts[frontier])])
-        rises = labels > label[nodes]
-        nodes, labels = nodes[rises], labels[rises]
-        np.maximum.at(label, nodes, labels)
-        frontier = np.unique(nodes)
+    label = _spread(tails, heads, caps, flows, n_pairs, n_nodes, n_s, uncovered, need[uncovered])
     return not np.any(covered & (label[:n_s] > need))
 
 
@@ -61,18 +43,37 @@ def augmentable(
     one exactly when no augmenting path exists (Ford and Fulkerson), so one walk decides it where a priced maximum
     flow took a dozen solves of ten million arcs at 20,000 schools."""
     source_arcs = np.arange(len(tails) - n_s, len(tails))
-    frontier = heads[source_arcs[flows[source_arcs] < caps[source_arcs]]]
-    seen = np.zeros(n_nodes, dtype=bool)
-    seen[frontier] = True
+    start = heads[source_arcs[flows[source_arcs] < caps[source_arcs]]]
+    label = _spread(tails, heads, caps, flows, n_pairs, n_nodes, n_s, start, np.zeros(len(start)), stop=sink)
+    return bool(label[sink] >= 0)
+
+
+def _spread(
+    tails: np.ndarray, heads: np.ndarray, caps: np.ndarray, flows: np.ndarray, n_pairs: int, n_nodes: int,
+    n_s: int, start: np.ndarray, start_labels: np.ndarray, stop: int | None = None,
+) -> np.ndarray:
+    """Each node's largest label of a start node that reaches it in the flow's residual network, never through
+    the source (-1 where none does), by label-correcting passes from the start nodes: a label only rises, so with
+    few distinct labels few passes. The pair arcs are read from each school's run, so only what the start nodes
+    reach is ever looked at; with ``stop``, the passes end as soon as that node is reached."""
+    label = np.full(n_nodes, -1, dtype=np.int64)
+    label[start] = start_labels
     pair_runs = np.searchsorted(tails[:n_pairs], np.arange(n_s + 1))
     starts, ends, to = _other_arcs(tails, heads, caps, flows, n_pairs, n_nodes, n_s)
-    while frontier.size and not seen[sink]:
+    frontier = np.unique(start)
+    while frontier.size and (stop is None or label[stop] < 0):
         schools = frontier[frontier < n_s]
         at = ranges(pair_runs[schools], pair_runs[schools + 1])
-        nodes = np.concatenate([heads[at[flows[at] < caps[at]]], to[ranges(starts[frontier], ends[frontier])]])
-        frontier = np.unique(nodes[~seen[nodes]])
-        seen[frontier] = True
-    return bool(seen[sink])
+        from_label = np.repeat(label[schools], pair_runs[schools + 1] - pair_runs[schools])
+        open_arc = flows[at] < caps[at]  # a pair arc with room leads from its school to its partner
+        more = ranges(starts[frontier], ends[frontier])
+        nodes = np.concatenate([heads[at[open_arc]], to[more]])
+        labels = np.concatenate([from_label[open_arc], np.repeat(label[frontier], ends[frontier] - starts[frontier])])
+        rises = labels > label[nodes]
+        nodes, labels = nodes[rises], labels[rises]
+        np.maximum.at(label, nodes, labels)
+        frontier = np.unique(nodes)
+    return label
 
 
 def _other_arcs(
